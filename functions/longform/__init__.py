@@ -1,0 +1,3 @@
+"""Longform: an ordered list of scene prompts becomes one long video."""
+
+__version__ = "0.1.0"

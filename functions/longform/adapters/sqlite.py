@@ -1,0 +1,54 @@
+"""One SQLite file for the embedded job store and the local runner's step memo."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id     TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    data       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id, created_at DESC);
+CREATE TABLE IF NOT EXISTS steps (
+    job_id  TEXT NOT NULL,
+    step_id TEXT NOT NULL,
+    result  TEXT NOT NULL,
+    PRIMARY KEY (job_id, step_id)
+);
+"""
+
+
+class Database:
+    """A connection per use, so threads never share one; WAL lets readers run beside a writer,
+    and ``BEGIN IMMEDIATE`` serialises writers (threads and processes alike)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._ready = False
+
+    @contextmanager
+    def connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        if not self._ready:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            if not self._ready:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+                self._ready = True
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()

@@ -1,0 +1,57 @@
+"""Jobs in a SQLite file: the embedded JobStore."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+
+from ..errors import JobNotFound, LongformError
+from ..job import Job
+from .sqlite import Database
+
+
+class SqliteJobStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, job: Job) -> None:
+        try:
+            with self.db.connect(write=True) as conn:
+                conn.execute(
+                    "INSERT INTO jobs (job_id, user_id, status, created_at, data) VALUES (?, ?, ?, ?, ?)",
+                    (job.job_id, job.user_id, job.status, job.timings["createdAt"], json.dumps(job.to_json())),
+                )
+        except sqlite3.IntegrityError:
+            raise LongformError(f"job {job.job_id!r} already exists") from None
+
+    def get(self, job_id: str) -> Job:
+        with self.db.connect() as conn:
+            return _read(conn, job_id)
+
+    def update(self, job_id: str, change: Callable[[Job], None]) -> Job:
+        with self.db.connect(write=True) as conn:
+            job = _read(conn, job_id)
+            change(job)
+            conn.execute(
+                "UPDATE jobs SET status = ?, data = ? WHERE job_id = ?",
+                (job.status, json.dumps(job.to_json()), job_id),
+            )
+            return job
+
+    def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:
+        query = "SELECT data FROM jobs"
+        args: tuple[object, ...] = ()
+        if user_id is not None:
+            query += " WHERE user_id = ?"
+            args = (user_id,)
+        query += " ORDER BY created_at DESC, job_id LIMIT ?"
+        with self.db.connect() as conn:
+            return [Job.from_json(json.loads(row[0])) for row in conn.execute(query, (*args, limit))]
+
+
+def _read(conn: sqlite3.Connection, job_id: str) -> Job:
+    row = conn.execute("SELECT data FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise JobNotFound(job_id)
+    return Job.from_json(json.loads(row[0]))

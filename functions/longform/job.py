@@ -1,0 +1,202 @@
+"""The job record and its rules: statuses, progress, segments. The one place they are enforced.
+
+Statuses move ``queued → generating → stitching → completed``, or to ``failed`` / ``cancelled``
+from any status that is not final. Final statuses never change. Progress never goes down and is
+100 only when completed; generation fills 0–90, stitching holds 90–99.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from .errors import IllegalTransition
+from .request import VideoRequest
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    GENERATING = "generating"
+    STITCHING = "stitching"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+_NEXT = {
+    Status.QUEUED: {Status.GENERATING},
+    Status.GENERATING: {Status.STITCHING},
+    Status.STITCHING: {Status.COMPLETED},
+}
+GENERATION_PROGRESS = 90  # share of the bar for generating segments; stitching has the rest
+
+
+class SegmentStatus(StrEnum):
+    PENDING = "pending"
+    GENERATING = "generating"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+def utc_now() -> str:
+    """ISO 8601 in UTC with milliseconds: sortable as text, readable in Firestore and the CLI."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, serialize_by_alias=True)
+
+
+class Segment(_Record):
+    index: int
+    prompt: str
+    status: SegmentStatus = SegmentStatus.PENDING
+    uri: str | None = None
+    attempts: int = 0
+    started_at: str | None = None
+    completed_at: str | None = None
+    error: str | None = None
+
+
+class Job(_Record):
+    job_id: str
+    user_id: str
+    status: Status = Status.QUEUED
+    progress: int = 0
+    request: dict[str, Any]
+    segments: list[Segment]
+    timings: dict[str, str]
+    video_uri: str | None = None
+    error: str | None = None
+    error_step: str | None = None
+
+    @classmethod
+    def new(cls, request: VideoRequest, user_id: str, job_id: str | None = None, now: str | None = None) -> Job:
+        return cls(
+            job_id=job_id or new_job_id(),
+            user_id=user_id,
+            request=request.to_json(),
+            segments=[Segment(index=i, prompt=p) for i, p in enumerate(request.prompts)],
+            timings={"createdAt": now or utc_now()},
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def video_request(self) -> VideoRequest:
+        return VideoRequest.model_validate(self.request)
+
+    @property
+    def completed_segments(self) -> int:
+        return sum(1 for s in self.segments if s.status is SegmentStatus.COMPLETED)
+
+    def status_message(self) -> str:
+        """What a person is shown: the words of the Director view."""
+        n = len(self.segments)
+        if self.status is Status.QUEUED:
+            return "Queued..."
+        if self.status is Status.GENERATING:
+            k = min(self.completed_segments + 1, n)
+            return f"Imaginating Scene... scene {k} of {n}"
+        if self.status is Status.STITCHING:
+            return "Stitching Masterpiece..."
+        if self.status is Status.COMPLETED:
+            return "Completed"
+        if self.status is Status.CANCELLED:
+            return "Cancelled"
+        return f"Failed: {self.error}"
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Job:
+        return cls.model_validate(data)
+
+    # -- changing: every change goes through these ---------------------------------------------
+
+    def move_to(self, status: Status, now: str | None = None) -> None:
+        """Change status, or raise IllegalTransition. Moving to the current status is a no-op
+        (a replayed step) unless the status is final."""
+        if status == self.status and not status.is_final:
+            return
+        allowed = _NEXT.get(self.status, set()) | (set() if self.status.is_final else {Status.FAILED, Status.CANCELLED})
+        if status not in allowed:
+            raise IllegalTransition(f"job {self.job_id}: {self.status} → {status} is not allowed")
+        self.status = status
+        stamp = now or utc_now()
+        key = {
+            Status.GENERATING: "startedAt",
+            Status.STITCHING: "stitchStartedAt",
+            Status.COMPLETED: "completedAt",
+            Status.FAILED: "failedAt",
+            Status.CANCELLED: "cancelledAt",
+        }[status]
+        self.timings[key] = stamp
+        if status is Status.STITCHING:
+            self.set_progress(max(self.progress, GENERATION_PROGRESS))
+        if status is Status.COMPLETED:
+            self.set_progress(100)
+
+    def set_progress(self, progress: int) -> None:
+        if not 0 <= progress <= 100:
+            raise IllegalTransition(f"progress {progress} is outside 0–100")
+        if progress < self.progress:
+            raise IllegalTransition(f"progress may not go down ({self.progress} → {progress})")
+        if progress == 100 and self.status is not Status.COMPLETED:
+            raise IllegalTransition("progress 100 is only for a completed job")
+        self.progress = progress
+
+    def start_segment(self, index: int, now: str | None = None) -> Segment:
+        """One more attempt at segment ``index``."""
+        self._require_running()
+        seg = self.segments[index]
+        if seg.status is SegmentStatus.COMPLETED:
+            raise IllegalTransition(f"segment {index} is already completed")
+        seg.status = SegmentStatus.GENERATING
+        seg.attempts += 1
+        seg.started_at = seg.started_at or now or utc_now()
+        seg.error = None
+        return seg
+
+    def complete_segment(self, index: int, uri: str, now: str | None = None) -> None:
+        self._require_running()
+        seg = self.segments[index]
+        seg.status = SegmentStatus.COMPLETED
+        seg.uri = uri
+        seg.completed_at = now or utc_now()
+        seg.error = None
+        self.set_progress(max(self.progress, GENERATION_PROGRESS * self.completed_segments // len(self.segments)))
+
+    def fail_segment(self, index: int, reason: str) -> None:
+        seg = self.segments[index]
+        if seg.status is not SegmentStatus.COMPLETED:
+            seg.status = SegmentStatus.FAILED
+            seg.error = reason
+
+    def complete(self, video_uri: str, now: str | None = None) -> None:
+        self.video_uri = video_uri
+        self.move_to(Status.COMPLETED, now)
+
+    def fail(self, reason: str, step: str | None = None, now: str | None = None) -> None:
+        self.move_to(Status.FAILED, now)
+        self.error = reason
+        self.error_step = step
+
+    def _require_running(self) -> None:
+        if self.status is not Status.GENERATING:
+            raise IllegalTransition(f"job {self.job_id} is {self.status}, not generating")

@@ -1,0 +1,164 @@
+"""The local driver: runs the workflow in this process, memoizing each step in SQLite.
+
+A step's result is written once it succeeds; a run started again (``longform resume``) replays
+the workflow and gets finished steps from the memo, so a job killed at any point continues where
+it stopped. TransientError is retried with exponential backoff and jitter; anything else fails
+the step at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .adapters.sqlite import Database
+from .errors import JobCancelled, StepFailed, TransientError
+from .job import Job
+from .workflow import Pipeline, fail_job, run_job
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_seconds: float = 1.0
+    max_seconds: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Backoff before try ``attempt + 1``: base·2^(attempt−1), ±50 % jitter, capped;
+        never sooner than the service asked for."""
+        backoff = min(self.max_seconds, self.base_seconds * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+        return max(backoff, retry_after or 0.0)
+
+
+class SqliteSteps:
+    """``Steps`` for one job, memoized in the ``steps`` table."""
+
+    def __init__(
+        self,
+        db: Database,
+        job_id: str,
+        retry: RetryPolicy,
+        concurrency: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.db = db
+        self.job_id = job_id
+        self.retry = retry
+        self.concurrency = concurrency
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._ids: set[str] = set()
+
+    def run(self, step_id: str, fn: Callable[[], T]) -> T:
+        self._claim(step_id)
+        found, result = self._recall(step_id)
+        if found:
+            return result  # type: ignore[no-any-return]
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                result = fn()
+            except JobCancelled:
+                raise
+            except TransientError as exc:
+                if attempt == self.retry.attempts:
+                    raise StepFailed(step_id, str(exc), attempt) from exc
+                delay = self.retry.delay(attempt, exc.retry_after)
+                log.warning("step %s attempt %d failed, retrying in %.2fs: %s", step_id, attempt, delay, exc)
+                self._sleep(delay)
+            except Exception as exc:
+                raise StepFailed(step_id, str(exc) or type(exc).__name__, attempt) from exc
+            else:
+                self._remember(step_id, result)
+                return result
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def sleep(self, step_id: str, seconds: float) -> None:
+        self.run(step_id, lambda: self._sleep(seconds))
+
+    def parallel(self, branches: Sequence[Callable[[], T]]) -> list[T]:
+        """Run the branches on a bounded pool. After the first failure no branch starts;
+        running ones finish (their segments are kept); then the failure is raised."""
+        failed = threading.Event()
+
+        def guarded(branch: Callable[[], T]) -> T | None:
+            if failed.is_set():
+                return None
+            try:
+                return branch()
+            except BaseException:
+                failed.set()
+                raise
+
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="segment") as pool:
+            futures = [pool.submit(guarded, branch) for branch in branches]
+            wait(futures)
+        for future in futures:
+            if future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+        return [future.result() for future in futures]  # type: ignore[misc]
+
+    def _claim(self, step_id: str) -> None:
+        # Two steps with one id would share a memo entry: a workflow bug, caught here.
+        with self._lock:
+            if step_id in self._ids:
+                raise ValueError(f"step id {step_id!r} used twice in one run")
+            self._ids.add(step_id)
+
+    def _recall(self, step_id: str) -> tuple[bool, Any]:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                "SELECT result FROM steps WHERE job_id = ? AND step_id = ?", (self.job_id, step_id)
+            ).fetchone()
+        return (False, None) if row is None else (True, json.loads(row[0]))
+
+    def _remember(self, step_id: str, result: Any) -> None:
+        with self.db.connect(write=True) as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO steps (job_id, step_id, result) VALUES (?, ?, ?)",
+                (self.job_id, step_id, json.dumps(result)),
+            )
+
+
+class LocalRunner:
+    """Runs (or resumes) a job to its end and leaves it in a truthful final status."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        db: Database,
+        retry: RetryPolicy | None = None,
+        concurrency: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.pipeline = pipeline
+        self.db = db
+        self.retry = retry or RetryPolicy()
+        self.concurrency = concurrency
+        self._sleep = sleep
+
+    def run(self, job_id: str) -> Job:
+        job = self.pipeline.jobs.get(job_id)
+        if job.status.is_final:
+            return job
+        steps = SqliteSteps(self.db, job_id, self.retry, self.concurrency, self._sleep)
+        try:
+            run_job(self.pipeline, steps, job_id)
+        except JobCancelled:
+            log.info("job %s was cancelled", job_id)
+        except StepFailed as exc:
+            log.error("job %s failed at step %s: %s", job_id, exc.step_id, exc.reason)
+            fail_job(self.pipeline.jobs, job_id, exc.reason, exc.step_id)
+        except Exception as exc:  # outside any step: a poll limit, a bug
+            log.exception("job %s failed", job_id)
+            fail_job(self.pipeline.jobs, job_id, str(exc) or type(exc).__name__, None)
+        return self.pipeline.jobs.get(job_id)

@@ -1,0 +1,145 @@
+"""The small interfaces the workflow talks through. Each has an embedded and a cloud adapter.
+
+Adapters raise TransientError / PermanentError (see errors.py), never vendor exceptions.
+Everything that crosses a step boundary is small JSON: keys, URIs, operation names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from .job import Job
+
+T = TypeVar("T")
+
+
+class JobStore(Protocol):
+    def create(self, job: Job) -> None:
+        """Store a new job; raises LongformError if the id exists."""
+
+    def get(self, job_id: str) -> Job:
+        """The job, or JobNotFound."""
+
+    def update(self, job_id: str, change: Callable[[Job], None]) -> Job:
+        """Read, apply ``change`` (which may raise to abort), write — atomically. Returns the new job."""
+
+    def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:
+        """Jobs, newest first."""
+
+
+class BlobStore(Protocol):
+    """Files under string keys such as ``jobs/{jobId}/segments/0.mp4``."""
+
+    def uri(self, key: str) -> str:
+        """Where the blob lives, for people and other services (``file://…``, ``gs://…``)."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def upload(self, key: str, path: Path) -> None:
+        """Store the file at ``path`` under ``key`` (replacing it), atomically."""
+
+    def local_path(self, key: str) -> AbstractContextManager[Path]:
+        """A local file with the blob's bytes for the duration of the ``with`` block."""
+
+    def delete(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """What the video model is asked to make for one segment."""
+
+    job_id: str
+    user_id: str
+    index: int
+    prompt: str
+    seconds: int
+    aspect_ratio: str
+    resolution: str
+    generate_audio: bool
+    output_key: str  # where the segment should land, e.g. jobs/{jobId}/segments/3.mp4
+    seed: int | None = None
+    negative_prompt: str | None = None
+    first_frame_key: str | None = None  # PNG of the previous segment's last frame (chaining)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A long-running generation. ``key`` is set once it is done."""
+
+    name: str
+    done: bool
+    key: str | None = None
+
+
+class VideoModel(Protocol):
+    def start(self, spec: SegmentSpec) -> str:
+        """Start generating; returns the operation name to poll."""
+
+    def poll(self, operation: str) -> Operation:
+        """The operation's state; raises PermanentError if it finished without a video."""
+
+
+class FrameExtractor(Protocol):
+    def last_frame(self, video_key: str, image_key: str) -> None:
+        """Write the video's last frame as a PNG under ``image_key``."""
+
+
+@dataclass(frozen=True)
+class StitchJob:
+    """A concatenation in progress (or done). ``key`` is set once it is done."""
+
+    name: str
+    done: bool
+    key: str | None = None
+
+
+class Stitcher(Protocol):
+    def start(self, job_id: str, segment_keys: Sequence[str], output_key: str) -> str:
+        """Start concatenating the segments in order into ``output_key``; returns a handle."""
+
+    def poll(self, name: str) -> StitchJob:
+        """The stitch's state; raises PermanentError if it failed."""
+
+
+class Steps(Protocol):
+    """Durable steps: each ``run`` executes at most once to success per job and is memoized,
+    so a replayed workflow skips finished work. Step ids must be stable and unique per job."""
+
+    def run(self, step_id: str, fn: Callable[[], T]) -> T: ...
+
+    def sleep(self, step_id: str, seconds: float) -> None: ...
+
+    def parallel(self, branches: Sequence[Callable[[], T]]) -> list[T]:
+        """Run independent branches (each calling ``run``) possibly at the same time."""
+
+
+def segment_key(job_id: str, index: int) -> str:
+    return f"jobs/{job_id}/segments/{index}.mp4"
+
+
+def frame_key(job_id: str, index: int) -> str:
+    return f"jobs/{job_id}/frames/{index}.png"
+
+
+def final_key(job_id: str) -> str:
+    return f"jobs/{job_id}/final/video.mp4"
+
+
+__all__ = [
+    "BlobStore",
+    "FrameExtractor",
+    "JobStore",
+    "Operation",
+    "SegmentSpec",
+    "Steps",
+    "StitchJob",
+    "Stitcher",
+    "VideoModel",
+    "final_key",
+    "frame_key",
+    "segment_key",
+]

@@ -1,0 +1,185 @@
+"""The workflow, written once against the ports and ``Steps``; the local runner and Inngest drive it.
+
+Every side effect happens inside ``steps.run`` with an id made from data (``segment-3-start``), so
+a replay (resume, retry, the next Inngest request) skips what is done and redoes nothing. Step
+results are small JSON: keys and operation names, never bytes.
+
+    start ─▶ per segment i: segment-i-start ─▶ segment-i-poll-n (sleep between) ─▶ [segment-i-last-frame]
+          ─▶ stitch-start ─▶ stitch-poll-n ─▶ completed
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from .errors import JobCancelled, PermanentError
+from .job import Job, Status
+from .ports import (
+    BlobStore,
+    FrameExtractor,
+    JobStore,
+    SegmentSpec,
+    Steps,
+    Stitcher,
+    VideoModel,
+    final_key,
+    frame_key,
+    segment_key,
+)
+from .request import VideoRequest
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The ports one job runs against, and how patiently it polls."""
+
+    jobs: JobStore
+    blobs: BlobStore
+    model: VideoModel
+    frames: FrameExtractor
+    stitcher: Stitcher
+    poll_seconds: float = 10.0
+    max_polls: int = 180
+
+
+def run_job(p: Pipeline, steps: Steps, job_id: str) -> None:
+    """Generate every segment, then stitch them: the whole job, for a driver that does both."""
+    keys = generate_segments(p, steps, job_id)
+    stitch = start_stitch(p, steps, job_id, keys)
+    wait_for_stitch(p, steps, job_id, stitch)
+
+
+def generate_segments(p: Pipeline, steps: Steps, job_id: str) -> list[str]:
+    """Make every segment; returns their keys in prompt order."""
+    started: dict[str, Any] = steps.run("start", partial(_start, p, job_id))
+    request = VideoRequest.model_validate(started["request"])
+    user_id: str = started["userId"]
+    make = partial(_segment, p, steps, job_id, user_id, request)
+    if not request.chain:
+        return steps.parallel([partial(make, i, None) for i in range(len(request.prompts))])
+    keys: list[str] = []
+    first_frame: str | None = None
+    for i in range(len(request.prompts)):
+        keys.append(make(i, first_frame))
+        if i + 1 < len(request.prompts):
+            first_frame = steps.run(f"segment-{i}-last-frame", partial(_last_frame, p, job_id, i, keys[i]))
+    return keys
+
+
+def start_stitch(p: Pipeline, steps: Steps, job_id: str, keys: list[str]) -> str:
+    """Mark the job stitching and start the concatenation; returns the stitch's name."""
+    return steps.run("stitch-start", partial(_start_stitch, p, job_id, keys))
+
+
+def wait_for_stitch(p: Pipeline, steps: Steps, job_id: str, name: str) -> None:
+    """Poll the stitch to its end and complete the job (the in-process path; the cloud path has a poller)."""
+    for n in range(p.max_polls):
+        if steps.run(f"stitch-poll-{n}", partial(_poll_stitch, p, job_id, name)):
+            return
+        steps.sleep(f"stitch-wait-{n}", p.poll_seconds)
+    raise PermanentError(f"the stitch {name} did not finish after {p.max_polls} polls")
+
+
+def fail_job(jobs: JobStore, job_id: str, reason: str, step_id: str | None) -> Job:
+    """Mark the job failed with the reason and the failing step; what was made is kept.
+    A job that already ended (cancelled, say) keeps its status."""
+
+    def change(job: Job) -> None:
+        if job.status.is_final:
+            return
+        match = re.match(r"segment-(\d+)-", step_id or "")
+        if match:
+            job.fail_segment(int(match.group(1)), reason)
+        job.fail(reason, step_id)
+
+    return jobs.update(job_id, change)
+
+
+# -- step bodies: the side effects ---------------------------------------------------------------
+
+
+def _start(p: Pipeline, job_id: str) -> dict[str, Any]:
+    job = p.jobs.update(job_id, _alive(lambda j: j.move_to(Status.GENERATING)))
+    return {"request": job.request, "userId": job.user_id}
+
+
+def _segment(
+    p: Pipeline,
+    steps: Steps,
+    job_id: str,
+    user_id: str,
+    request: VideoRequest,
+    index: int,
+    first_frame: str | None,
+) -> str:
+    spec = SegmentSpec(
+        job_id=job_id,
+        user_id=user_id,
+        index=index,
+        prompt=request.prompts[index],
+        seconds=request.segment_seconds,
+        aspect_ratio=request.aspect_ratio,
+        resolution=request.resolution,
+        generate_audio=request.generate_audio,
+        output_key=segment_key(job_id, index),
+        seed=request.seed,
+        negative_prompt=request.negative_prompt or None,
+        first_frame_key=first_frame,
+    )
+    operation: str = steps.run(f"segment-{index}-start", partial(_start_segment, p, spec))
+    for n in range(p.max_polls):
+        key: str | None = steps.run(f"segment-{index}-poll-{n}", partial(_poll_segment, p, job_id, index, operation))
+        if key is not None:
+            return key
+        steps.sleep(f"segment-{index}-wait-{n}", p.poll_seconds)
+    raise PermanentError(f"scene {index + 1}: the model did not finish after {p.max_polls} polls")
+
+
+def _start_segment(p: Pipeline, spec: SegmentSpec) -> str:
+    # Each execution of this step is one attempt: recorded before the model is called.
+    p.jobs.update(spec.job_id, _alive(lambda j: j.start_segment(spec.index)))
+    return p.model.start(spec)
+
+
+def _poll_segment(p: Pipeline, job_id: str, index: int, operation: str) -> str | None:
+    op = p.model.poll(operation)
+    if not op.done or op.key is None:
+        return None
+    uri = p.blobs.uri(op.key)
+    p.jobs.update(job_id, _alive(lambda j: j.complete_segment(index, uri)))
+    return op.key
+
+
+def _last_frame(p: Pipeline, job_id: str, index: int, video_key: str) -> str:
+    key = frame_key(job_id, index)
+    p.frames.last_frame(video_key, key)
+    return key
+
+
+def _start_stitch(p: Pipeline, job_id: str, keys: list[str]) -> str:
+    p.jobs.update(job_id, _alive(lambda j: j.move_to(Status.STITCHING)))
+    return p.stitcher.start(job_id, keys, final_key(job_id))
+
+
+def _poll_stitch(p: Pipeline, job_id: str, name: str) -> bool:
+    result = p.stitcher.poll(name)
+    if not result.done or result.key is None:
+        return False
+    uri = p.blobs.uri(result.key)
+    p.jobs.update(job_id, _alive(lambda j: j.complete(uri)))
+    return True
+
+
+def _alive(change: Callable[[Job], None]) -> Callable[[Job], None]:
+    """Apply ``change`` unless the job was cancelled meanwhile: then stop the run instead."""
+
+    def guarded(job: Job) -> None:
+        if job.status is Status.CANCELLED:
+            raise JobCancelled(job.job_id)
+        change(job)
+
+    return guarded

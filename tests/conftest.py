@@ -1,0 +1,60 @@
+"""Shared fixtures. Fakes live in tests/fakes.py; real-media helpers in tests/media.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from longform.adapters.sqlite import Database
+from longform.job import Job
+from longform.local_runner import LocalRunner, RetryPolicy
+from longform.request import validate_request
+from longform.workflow import Pipeline
+from tests.fakes import FakeFrameExtractor, FakeStitcher, FakeVideoModel, InMemoryBlobStore, InMemoryJobStore
+
+
+@dataclass
+class FakeWorld:
+    """A pipeline made of fakes, a real SQLite step memo, and a clock that records sleeps."""
+
+    db: Database
+    jobs: InMemoryJobStore = field(default_factory=InMemoryJobStore)
+    blobs: InMemoryBlobStore = field(default_factory=InMemoryBlobStore)
+    sleeps: list[float] = field(default_factory=list)
+    model: FakeVideoModel | None = None
+    stitcher: FakeStitcher | None = None
+    frames: FakeFrameExtractor | None = None
+
+    def __post_init__(self) -> None:
+        self.model = self.model or FakeVideoModel(self.blobs)
+        self.stitcher = self.stitcher or FakeStitcher(self.blobs)
+        self.frames = FakeFrameExtractor(self.blobs)
+
+    def pipeline(self) -> Pipeline:
+        assert self.model and self.stitcher and self.frames
+        return Pipeline(self.jobs, self.blobs, self.model, self.frames, self.stitcher, poll_seconds=5, max_polls=4)
+
+    def runner(self, attempts: int = 3, concurrency: int = 4) -> LocalRunner:
+        return LocalRunner(self.pipeline(), self.db, RetryPolicy(attempts, 1.0, 60.0), concurrency, self.sleeps.append)
+
+    def submit(self, prompts: int = 3, **fields: object) -> str:
+        request = validate_request({"prompts": [f"scene {i}" for i in range(prompts)], **fields})
+        job = Job.new(request, "user-1")
+        self.jobs.create(job)
+        return job.job_id
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> FakeWorld:
+    return FakeWorld(Database(tmp_path / "longform.db"))
+
+
+@pytest.fixture
+def make_world(tmp_path: Path) -> Callable[..., FakeWorld]:
+    def make(**kwargs: object) -> FakeWorld:
+        return FakeWorld(Database(tmp_path / "longform.db"), **kwargs)  # type: ignore[arg-type]
+
+    return make

@@ -1,0 +1,111 @@
+"""One contract for every JobStore: the SQLite store and the in-memory fake (Firestore joins later)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from longform.adapters.sqlite import Database
+from longform.adapters.sqlite_job_store import SqliteJobStore
+from longform.errors import IllegalTransition, JobNotFound, LongformError
+from longform.job import Job, Status
+from longform.ports import JobStore
+from longform.request import validate_request
+from tests.fakes import InMemoryJobStore
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    if request.param == "sqlite":
+        yield SqliteJobStore(Database(tmp_path / "jobs.db"))
+    else:
+        yield InMemoryJobStore()
+
+
+def make_job(user: str = "u1", created: str = "2026-11-25T10:00:00.000Z", prompts: int = 2) -> Job:
+    request = validate_request({"prompts": [f"p{i}" for i in range(prompts)]})
+    return Job.new(request, user, now=created)
+
+
+def test_a_created_job_reads_back_equal(store: JobStore) -> None:
+    job = make_job()
+    store.create(job)
+    assert store.get(job.job_id) == job
+
+
+def test_creating_the_same_id_twice_is_refused(store: JobStore) -> None:
+    job = make_job()
+    store.create(job)
+    with pytest.raises(LongformError):
+        store.create(job)
+
+
+def test_unknown_jobs_are_not_found(store: JobStore) -> None:
+    with pytest.raises(JobNotFound):
+        store.get("nope")
+    with pytest.raises(JobNotFound):
+        store.update("nope", lambda job: None)
+
+
+def test_update_applies_the_change_and_returns_the_new_job(store: JobStore) -> None:
+    job = make_job()
+    store.create(job)
+    updated = store.update(job.job_id, lambda j: j.move_to(Status.GENERATING))
+    assert updated.status is Status.GENERATING
+    assert store.get(job.job_id).status is Status.GENERATING
+
+
+def test_a_change_that_raises_writes_nothing(store: JobStore) -> None:
+    job = make_job()
+    store.create(job)
+
+    def bad(j: Job) -> None:
+        j.progress = 50
+        raise IllegalTransition("no")
+
+    with pytest.raises(IllegalTransition):
+        store.update(job.job_id, bad)
+    assert store.get(job.job_id) == job
+
+
+def test_list_is_newest_first_and_filters_by_user(store: JobStore) -> None:
+    old = make_job("u1", "2026-11-25T10:00:00.000Z")
+    new = make_job("u1", "2026-11-25T11:00:00.000Z")
+    other = make_job("u2", "2026-11-25T12:00:00.000Z")
+    for job in (old, new, other):
+        store.create(job)
+    assert [j.job_id for j in store.list()] == [other.job_id, new.job_id, old.job_id]
+    assert [j.job_id for j in store.list(user_id="u1")] == [new.job_id, old.job_id]
+    assert [j.job_id for j in store.list(limit=1)] == [other.job_id]
+
+
+def test_concurrent_updates_are_not_lost(store: JobStore) -> None:
+    job = make_job(prompts=1)
+    store.create(job)
+    store.update(job.job_id, lambda j: j.move_to(Status.GENERATING))
+
+    def bump(j: Job) -> None:
+        j.segments[0].attempts += 1
+
+    def worker() -> None:
+        for _ in range(25):
+            store.update(job.job_id, bump)
+
+    threads: list[threading.Thread] = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.get(job.job_id).segments[0].attempts == 200
+
+
+def test_sqlite_store_is_shared_by_two_store_objects_on_one_file(tmp_path: Path) -> None:
+    first = SqliteJobStore(Database(tmp_path / "jobs.db"))
+    second = SqliteJobStore(Database(tmp_path / "jobs.db"))
+    job = make_job()
+    first.create(job)
+    second.update(job.job_id, lambda j: j.move_to(Status.GENERATING))
+    assert first.get(job.job_id).status is Status.GENERATING

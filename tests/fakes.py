@@ -1,0 +1,163 @@
+"""Fakes that satisfy the ports, keep their state in memory and record what happened."""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from longform.errors import JobNotFound, LongformError, PermanentError, TransientError
+from longform.job import Job
+from longform.ports import Operation, SegmentSpec, StitchJob
+
+
+class InMemoryJobStore:
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def create(self, job: Job) -> None:
+        with self._lock:
+            if job.job_id in self.jobs:
+                raise LongformError(f"job {job.job_id!r} already exists")
+            self.jobs[job.job_id] = copy.deepcopy(job)
+
+    def get(self, job_id: str) -> Job:
+        with self._lock:
+            if job_id not in self.jobs:
+                raise JobNotFound(job_id)
+            return copy.deepcopy(self.jobs[job_id])
+
+    def update(self, job_id: str, change: Callable[[Job], None]) -> Job:
+        with self._lock:
+            if job_id not in self.jobs:
+                raise JobNotFound(job_id)
+            job = copy.deepcopy(self.jobs[job_id])
+            change(job)
+            self.jobs[job_id] = job
+            return copy.deepcopy(job)
+
+    def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:
+        with self._lock:
+            jobs = [j for j in self.jobs.values() if user_id is None or j.user_id == user_id]
+        jobs.sort(key=lambda j: j.job_id)  # ties by id ascending, as the SQLite store orders them
+        jobs.sort(key=lambda j: j.timings["createdAt"], reverse=True)  # stable: newest first
+        return [copy.deepcopy(j) for j in jobs[:limit]]
+
+
+class InMemoryBlobStore:
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    def uri(self, key: str) -> str:
+        return f"mem://{key}"
+
+    def exists(self, key: str) -> bool:
+        return key in self.blobs
+
+    def upload(self, key: str, path: Path) -> None:
+        self.blobs[key] = Path(path).read_bytes()
+
+    def put(self, key: str, data: bytes) -> None:
+        self.blobs[key] = data
+
+    @contextmanager
+    def local_path(self, key: str) -> Iterator[Path]:
+        if key not in self.blobs:
+            raise PermanentError(f"no blob {key!r}")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(key).name
+            path.write_bytes(self.blobs[key])
+            yield path
+
+    def delete(self, key: str) -> None:
+        self.blobs.pop(key, None)
+
+
+class FakeVideoModel:
+    """Writes ``video:<prompt>`` as the segment. ``failures[index]`` is a list of exceptions raised
+    by successive starts of that segment; ``polls_until_done`` polls return not-done first."""
+
+    def __init__(
+        self,
+        blobs: InMemoryBlobStore,
+        failures: dict[int, list[Exception]] | None = None,
+        polls_until_done: int = 0,
+        seconds: float = 0.0,
+        on_start: Callable[[SegmentSpec], None] | None = None,
+    ) -> None:
+        self.blobs = blobs
+        self.failures = {i: list(errs) for i, errs in (failures or {}).items()}
+        self.polls_until_done = polls_until_done
+        self.seconds = seconds
+        self.on_start = on_start
+        self.started: list[SegmentSpec] = []
+        self.polls: dict[str, int] = {}
+        self.running = 0
+        self.max_running = 0
+        self._lock = threading.Lock()
+
+    def start(self, spec: SegmentSpec) -> str:
+        with self._lock:
+            self.started.append(spec)
+            pending = self.failures.get(spec.index)
+            error = pending.pop(0) if pending else None
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+        try:
+            if self.on_start:
+                self.on_start(spec)
+            if error:
+                raise error
+            time.sleep(self.seconds)
+            self.blobs.put(spec.output_key, f"video:{spec.prompt}".encode())
+        finally:
+            with self._lock:
+                self.running -= 1
+        name = f"op/{spec.output_key}"
+        self.polls[name] = 0
+        return name
+
+    def poll(self, operation: str) -> Operation:
+        self.polls[operation] += 1
+        if self.polls[operation] <= self.polls_until_done:
+            return Operation(operation, done=False)
+        return Operation(operation, done=True, key=operation.removeprefix("op/"))
+
+    def started_indexes(self) -> list[int]:
+        return [s.index for s in self.started]
+
+
+class FakeFrameExtractor:
+    def __init__(self, blobs: InMemoryBlobStore) -> None:
+        self.blobs = blobs
+        self.calls: list[tuple[str, str]] = []
+
+    def last_frame(self, video_key: str, image_key: str) -> None:
+        self.calls.append((video_key, image_key))
+        self.blobs.put(image_key, b"frame-of:" + self.blobs.blobs[video_key])
+
+
+class FakeStitcher:
+    def __init__(self, blobs: InMemoryBlobStore, error: Exception | None = None) -> None:
+        self.blobs = blobs
+        self.error = error
+        self.calls: list[tuple[str, list[str], str]] = []
+
+    def start(self, job_id: str, segment_keys: Sequence[str], output_key: str) -> str:
+        self.calls.append((job_id, list(segment_keys), output_key))
+        if self.error:
+            raise self.error
+        self.blobs.put(output_key, b"|".join(self.blobs.blobs[k] for k in segment_keys))
+        return f"stitch/{output_key}"
+
+    def poll(self, name: str) -> StitchJob:
+        return StitchJob(name, done=True, key=name.removeprefix("stitch/"))
+
+
+def transient(message: str = "503 Service Unavailable") -> TransientError:
+    return TransientError(message)

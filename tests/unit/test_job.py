@@ -1,0 +1,139 @@
+import pytest
+
+from longform.errors import IllegalTransition
+from longform.job import Job, SegmentStatus, Status
+from longform.request import validate_request
+
+
+def new_job(prompts: int = 3) -> Job:
+    return Job.new(validate_request({"prompts": [f"scene {i}" for i in range(prompts)]}), "user-1")
+
+
+def job_in(status: Status) -> Job:
+    job = new_job()
+    path = {
+        Status.QUEUED: [],
+        Status.GENERATING: [Status.GENERATING],
+        Status.STITCHING: [Status.GENERATING, Status.STITCHING],
+        Status.COMPLETED: [Status.GENERATING, Status.STITCHING, Status.COMPLETED],
+        Status.FAILED: [Status.FAILED],
+        Status.CANCELLED: [Status.CANCELLED],
+    }[status]
+    for step in path:
+        job.move_to(step)
+    return job
+
+
+LEGAL = {
+    (Status.QUEUED, Status.GENERATING),
+    (Status.GENERATING, Status.STITCHING),
+    (Status.STITCHING, Status.COMPLETED),
+    *((s, Status.FAILED) for s in (Status.QUEUED, Status.GENERATING, Status.STITCHING)),
+    *((s, Status.CANCELLED) for s in (Status.QUEUED, Status.GENERATING, Status.STITCHING)),
+    # a replayed step moving to the status the job already has
+    *((s, s) for s in (Status.QUEUED, Status.GENERATING, Status.STITCHING)),
+}
+
+
+@pytest.mark.parametrize("target", list(Status))
+@pytest.mark.parametrize("source", list(Status))
+def test_only_legal_transitions_are_allowed(source: Status, target: Status) -> None:
+    job = job_in(source)
+    if (source, target) in LEGAL:
+        job.move_to(target)
+        assert job.status is target
+    else:
+        with pytest.raises(IllegalTransition):
+            job.move_to(target)
+        assert job.status is source
+
+
+def test_new_job_is_queued_with_one_pending_segment_per_prompt() -> None:
+    job = new_job(3)
+    assert (job.status, job.progress) == (Status.QUEUED, 0)
+    assert [(s.index, s.prompt, s.status, s.attempts) for s in job.segments] == [
+        (i, f"scene {i}", SegmentStatus.PENDING, 0) for i in range(3)
+    ]
+    assert "createdAt" in job.timings
+
+
+def test_progress_never_goes_down() -> None:
+    job = job_in(Status.GENERATING)
+    job.set_progress(40)
+    job.set_progress(40)
+    with pytest.raises(IllegalTransition):
+        job.set_progress(39)
+    assert job.progress == 40
+
+
+def test_progress_100_only_when_completed() -> None:
+    job = job_in(Status.STITCHING)
+    with pytest.raises(IllegalTransition):
+        job.set_progress(100)
+    job.complete("file:///v.mp4")
+    assert (job.status, job.progress, job.video_uri) == (Status.COMPLETED, 100, "file:///v.mp4")
+
+
+@pytest.mark.parametrize("value", [-1, 101])
+def test_progress_stays_within_0_to_100(value: int) -> None:
+    with pytest.raises(IllegalTransition):
+        job_in(Status.GENERATING).set_progress(value)
+
+
+def test_segments_fill_progress_up_to_90_then_stitching_and_completion() -> None:
+    job = job_in(Status.GENERATING)
+    seen = []
+    for i in range(3):
+        job.start_segment(i)
+        job.complete_segment(i, f"file:///{i}.mp4")
+        seen.append(job.progress)
+    assert seen == [30, 60, 90]
+    job.move_to(Status.STITCHING)
+    assert job.progress == 90
+    assert job.status_message() == "Stitching Masterpiece..."
+
+
+def test_each_start_of_a_segment_counts_an_attempt_and_keeps_the_first_start_time() -> None:
+    job = job_in(Status.GENERATING)
+    job.start_segment(1, now="2026-01-01T00:00:00.000Z")
+    job.start_segment(1, now="2026-01-01T00:00:05.000Z")
+    assert job.segments[1].attempts == 2
+    assert job.segments[1].started_at == "2026-01-01T00:00:00.000Z"
+
+
+def test_segments_change_only_while_generating() -> None:
+    with pytest.raises(IllegalTransition):
+        new_job().start_segment(0)
+    job = job_in(Status.GENERATING)
+    job.start_segment(0)
+    job.complete_segment(0, "file:///0.mp4")
+    with pytest.raises(IllegalTransition):
+        job.start_segment(0)
+
+
+def test_status_message_names_the_scene_being_made() -> None:
+    job = job_in(Status.GENERATING)
+    assert job.status_message() == "Imaginating Scene... scene 1 of 3"
+    job.start_segment(0)
+    job.complete_segment(0, "file:///0.mp4")
+    assert job.status_message() == "Imaginating Scene... scene 2 of 3"
+
+
+def test_failure_records_reason_and_step_and_keeps_segments() -> None:
+    job = job_in(Status.GENERATING)
+    job.start_segment(0)
+    job.complete_segment(0, "file:///0.mp4")
+    job.fail("model said no", "segment-1-start")
+    assert (job.status, job.error, job.error_step) == (Status.FAILED, "model said no", "segment-1-start")
+    assert job.segments[0].uri == "file:///0.mp4"
+    assert "failedAt" in job.timings
+    with pytest.raises(IllegalTransition):
+        job.fail("again")
+
+
+def test_job_round_trips_through_json_with_camel_case_fields() -> None:
+    job = job_in(Status.GENERATING)
+    data = job.to_json()
+    assert {"jobId", "userId", "status", "progress", "request", "segments", "timings", "videoUri", "error"} <= set(data)
+    assert set(data["segments"][0]) >= {"index", "prompt", "status", "uri", "attempts", "startedAt", "completedAt"}
+    assert Job.from_json(data) == job

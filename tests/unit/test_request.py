@@ -1,0 +1,90 @@
+import pytest
+
+from longform.errors import InvalidRequest
+from longform.request import MAX_SEED, VideoRequest, validate_request
+
+
+def ok(**fields: object) -> dict[str, object]:
+    return {"prompts": ["a scene"], **fields}
+
+
+GOOD = [
+    (ok(), {"segmentSeconds": 8, "aspectRatio": "16:9", "resolution": "720p", "chain": True, "generateAudio": True}),
+    (ok(segmentSeconds=4), {"segmentSeconds": 4}),
+    (ok(segmentSeconds=6), {"segmentSeconds": 6}),
+    (ok(aspectRatio="9:16", resolution="1080p"), {"aspectRatio": "9:16", "resolution": "1080p"}),
+    (ok(chain=False, generateAudio=False), {"chain": False, "generateAudio": False}),
+    (ok(seed=0), {"seed": 0}),
+    (ok(seed=MAX_SEED), {"seed": MAX_SEED}),
+    (ok(negativePrompt="blurry, text"), {"negativePrompt": "blurry, text"}),
+    (ok(requestId="abc_DEF-123"), {"requestId": "abc_DEF-123"}),
+    (ok(requestId="x" * 128), {"requestId": "x" * 128}),
+    ({"prompts": ["  padded  "]}, {"prompts": ["padded"]}),
+    ({"prompts": ["日本の夜景 🌃", "Ünïcødé"]}, {"prompts": ["日本の夜景 🌃", "Ünïcødé"]}),
+    ({"prompts": ["x" * 2000]}, {"prompts": ["x" * 2000]}),
+    ({"prompts": ["p"] * 50}, {"prompts": ["p"] * 50}),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), GOOD)
+def test_accepts_valid_requests(data: dict[str, object], expected: dict[str, object]) -> None:
+    stored = validate_request(data).to_json()
+    for field, value in expected.items():
+        assert stored[field] == value
+
+
+BAD = [
+    ([], "request", "must be an object"),
+    ({}, "prompts", "is required"),
+    ({"prompts": "one"}, "prompts", "must be a list"),
+    ({"prompts": []}, "prompts", "at least 1"),
+    ({"prompts": ["p"] * 51}, "prompts", "at most 50"),
+    ({"prompts": ["ok", ""]}, "prompts[1]", "empty or whitespace"),
+    ({"prompts": ["ok", "ok", " \t\n "]}, "prompts[2]", "empty or whitespace"),
+    ({"prompts": ["x" * 2001]}, "prompts[0]", "at most 2000 characters"),
+    ({"prompts": [7]}, "prompts[0]", "must be a string"),
+    (ok(segmentSeconds=5), "segmentSeconds", "4, 6 or 8"),
+    (ok(segmentSeconds="8"), "segmentSeconds", "must be an integer"),
+    (ok(segmentSeconds=8.0), "segmentSeconds", "must be an integer"),
+    (ok(segmentSeconds=True), "segmentSeconds", "must be an integer"),
+    (ok(aspectRatio="4:3"), "aspectRatio", "'16:9' or '9:16'"),
+    (ok(resolution="4k"), "resolution", "'720p' or '1080p'"),
+    (ok(chain="yes"), "chain", "true or false"),
+    (ok(chain=1), "chain", "true or false"),
+    (ok(generateAudio=None), "generateAudio", "true or false"),
+    (ok(seed=True), "seed", "must be an integer"),
+    (ok(seed=1.5), "seed", "must be an integer"),
+    (ok(seed=-1), "seed", "at least 0"),
+    (ok(seed=MAX_SEED + 1), "seed", f"at most {MAX_SEED}"),
+    (ok(negativePrompt=3), "negativePrompt", "must be a string"),
+    (ok(negativePrompt="x" * 2001), "negativePrompt", "at most 2000"),
+    (ok(requestId=""), "requestId", "1 to 128"),
+    (ok(requestId="has space"), "requestId", "1 to 128"),
+    (ok(requestId="x" * 129), "requestId", "1 to 128"),
+    (ok(requestId="../etc"), "requestId", "1 to 128"),
+    (ok(colour="red"), "colour", "not a known field"),
+    (ok(segment_seconds=4), "segment_seconds", "not a known field"),
+]
+
+
+@pytest.mark.parametrize(("data", "field", "rule"), BAD)
+def test_rejects_invalid_requests_naming_field_and_rule(data: object, field: str, rule: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        validate_request(data)
+    assert caught.value.field == field
+    assert rule in caught.value.rule
+    assert str(caught.value).startswith(f"{field}: ")
+
+
+def test_reports_every_problem_not_just_the_first() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        validate_request({"prompts": ["", "ok", " "], "segmentSeconds": 3})
+    fields = [field for field, _ in caught.value.problems]
+    assert fields == ["prompts[0]", "prompts[2]", "segmentSeconds"]
+
+
+def test_validated_request_round_trips_through_its_stored_form() -> None:
+    request = validate_request(ok(seed=7, chain=False, segmentSeconds=4, requestId="r1"))
+    assert VideoRequest.model_validate(request.to_json()) == request
+    assert request.duration_seconds == 4
+    assert request.frame_size == (1280, 720)
