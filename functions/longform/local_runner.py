@@ -36,7 +36,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Backoff before try ``attempt + 1``: base·2^(attempt−1), ±50 % jitter, capped;
         never sooner than the service asked for."""
-        backoff = min(self.max_seconds, self.base_seconds * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+        backoff = min(self.max_seconds, self.base_seconds * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.5)
         return max(backoff, retry_after or 0.0)
 
 

@@ -174,7 +174,7 @@ def _poll_stitch(p: Pipeline, job_id: str, name: str) -> bool:
     return True
 
 
-def _alive(change: Callable[[Job], None]) -> Callable[[Job], None]:
+def _alive(change: Callable[[Job], object]) -> Callable[[Job], None]:
     """Apply ``change`` unless the job was cancelled meanwhile: then stop the run instead."""
 
     def guarded(job: Job) -> None:

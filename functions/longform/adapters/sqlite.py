@@ -38,6 +38,9 @@ class Database:
         if not self._ready:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        # NORMAL in WAL mode: a killed process loses nothing committed; only a power cut may
+        # drop the last steps, and those are simply redone on resume.
+        conn.execute("PRAGMA synchronous=NORMAL")
         try:
             if not self._ready:
                 conn.execute("PRAGMA journal_mode=WAL")

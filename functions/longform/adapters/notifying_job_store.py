@@ -1,0 +1,33 @@
+"""A JobStore that tells a listener about every write: the local twin of Firestore's onSnapshot.
+
+Polling would miss a state that lasts less than one poll (a local stitch takes milliseconds);
+a listener sees each one, so the CLI and the local web page show every status the job passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..job import Job
+from ..ports import JobStore
+
+
+class NotifyingJobStore:
+    def __init__(self, inner: JobStore, listener: Callable[[Job], None]) -> None:
+        self.inner = inner
+        self.listener = listener
+
+    def create(self, job: Job) -> None:
+        self.inner.create(job)
+        self.listener(job)
+
+    def get(self, job_id: str) -> Job:
+        return self.inner.get(job_id)
+
+    def update(self, job_id: str, change: Callable[[Job], None]) -> Job:
+        job = self.inner.update(job_id, change)
+        self.listener(job)
+        return job
+
+    def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:
+        return self.inner.list(user_id, limit)

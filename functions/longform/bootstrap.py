@@ -1,0 +1,58 @@
+"""The composition root: the one place that names concrete adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .adapters.local_blob_store import LocalBlobStore
+from .adapters.notifying_job_store import NotifyingJobStore
+from .adapters.sqlite import Database
+from .adapters.sqlite_job_store import SqliteJobStore
+from .config import Settings
+from .job import Job
+from .local_runner import LocalRunner, RetryPolicy
+from .ports import BlobStore, JobStore, VideoModel
+from .workflow import Pipeline
+
+LOCAL_USER = "local"  # the embedded mode has one user
+
+
+@dataclass(frozen=True)
+class Local:
+    """The embedded pipeline and its runner, all under ``settings.data_dir``."""
+
+    settings: Settings
+    db: Database
+    pipeline: Pipeline
+    runner: LocalRunner
+
+
+def local(
+    settings: Settings,
+    model: Callable[[BlobStore], VideoModel] | None = None,
+    on_update: Callable[[Job], None] | None = None,
+) -> Local:
+    """Everything offline: SQLite jobs, a blob folder, the preview renderer, the PyAV stitcher.
+    ``model`` builds a replacement for the renderer from the blob store (tests, benchmarks);
+    ``on_update`` hears every write to a job."""
+    from .adapters.preview_video_model import PreviewVideoModel
+    from .adapters.pyav_frames import PyavFrameExtractor
+    from .adapters.pyav_stitcher import PyavStitcher
+
+    db = Database(settings.db_path)
+    blobs = LocalBlobStore(settings.blob_dir)
+    jobs: JobStore = SqliteJobStore(db)
+    if on_update is not None:
+        jobs = NotifyingJobStore(jobs, on_update)
+    pipeline = Pipeline(
+        jobs=jobs,
+        blobs=blobs,
+        model=(model or PreviewVideoModel)(blobs),
+        frames=PyavFrameExtractor(blobs),
+        stitcher=PyavStitcher(blobs),
+        poll_seconds=settings.poll_seconds,
+        max_polls=settings.max_polls,
+    )
+    retry = RetryPolicy(settings.retry_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
+    return Local(settings, db, pipeline, LocalRunner(pipeline, db, retry, settings.concurrency))

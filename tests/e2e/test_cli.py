@@ -1,0 +1,135 @@
+"""The `longform` command as a person runs it: a subprocess, real files, exit codes, output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from longform.adapters.sqlite import Database
+from longform.adapters.sqlite_job_store import SqliteJobStore
+from longform.job import Status
+from tests.media import probe
+
+FPS = 24
+
+
+def longform(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "longform", *args],
+        cwd=cwd,
+        env={**os.environ, "LONGFORM_RETRY_BASE_SECONDS": "0.01", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["a scene", "--segment-seconds", "5"], "segmentSeconds"),
+        (["a scene", "   "], "prompts[1]"),
+        (["a scene", "--aspect-ratio", "4:3"], "aspectRatio"),
+        (["a scene", "--resolution", "480p"], "resolution"),
+        (["a scene", "--seed", "-3"], "seed"),
+        (["a scene", "--concurrency", "0"], "concurrency"),
+        ([], "prompts"),
+        (["--prompts-file", "missing.txt"], "--prompts-file"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_field_and_writes_nothing(tmp_path: Path, args: list[str], field: str) -> None:
+    data = tmp_path / "data"
+    result = longform("generate", *args, "--data-dir", str(data), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert field in result.stdout + result.stderr
+    assert not data.exists()
+    assert list(tmp_path.iterdir()) == []  # nothing at all was created
+    listed = longform("list", "--json", "--data-dir", str(data), cwd=tmp_path)
+    assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
+    assert not data.exists()
+
+
+def test_a_prompts_file_of_only_comments_is_an_empty_prompt_list(tmp_path: Path) -> None:
+    (tmp_path / "scenes.txt").write_text("# nothing yet\n\n   \n# still nothing\n")
+    result = longform("generate", "--prompts-file", "scenes.txt", "--data-dir", "data", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "prompts: must have at least 1 prompt" in result.stdout
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.slow
+def test_generate_json_prints_one_object_and_writes_the_video(tmp_path: Path) -> None:
+    (tmp_path / "scenes.txt").write_text("# two scenes\nA paper boat on a puddle\n\nRain stops, sun comes out\n")
+    result = longform(
+        "generate", "--prompts-file", "scenes.txt", "--segment-seconds", "4", "--out", "out/v.mp4", "--json",
+        "--data-dir", "data", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)  # exactly one JSON document on stdout
+    assert set(summary) >= {"jobId", "status", "output", "durationSeconds", "segments", "timings"}
+    assert summary["status"] == "completed"
+    assert summary["output"] == str((tmp_path / "out/v.mp4").resolve())
+    assert abs(summary["durationSeconds"] - 8) <= 2 / FPS
+    assert [s["prompt"] for s in summary["segments"]] == ["A paper boat on a puddle", "Rain stops, sun comes out"]
+    assert abs(probe(tmp_path / "out/v.mp4").frames - 2 * 4 * FPS) <= 1
+    # not a terminal: plain progress lines, on stderr because of --json
+    assert "Imaginating Scene... scene 1 of 2" in result.stderr
+    assert "Imaginating Scene... scene 2 of 2" in result.stderr
+    assert "Stitching Masterpiece..." in result.stderr
+    assert "[100%]" in result.stderr
+
+    listed = json.loads(longform("list", "--json", "--data-dir", "data", cwd=tmp_path).stdout)
+    assert [j["jobId"] for j in listed] == [summary["jobId"]]
+    status = longform("status", summary["jobId"], "--data-dir", "data", cwd=tmp_path)
+    assert status.returncode == 0 and "completed" in status.stdout
+
+
+def test_status_of_an_unknown_job_exits_2(tmp_path: Path) -> None:
+    result = longform("status", "nope", "--data-dir", "data", cwd=tmp_path)
+    assert result.returncode == 2 and "nope" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_killed_generate_finishes_with_resume_without_remaking_finished_segments(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    prompts = ["Clouds over a valley", "A hawk circles", "The hawk dives", "It lands on a branch"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "longform", "generate", *prompts, "--data-dir", str(data), "--json"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    store = SqliteJobStore(Database(data / "longform.db"))
+    deadline = time.monotonic() + 120
+    job = None
+    while time.monotonic() < deadline:  # kill once two segments are done and the third is under way
+        jobs = store.list() if (data / "longform.db").exists() else []
+        if jobs and jobs[0].completed_segments >= 2:
+            proc.send_signal(signal.SIGKILL)
+            job = jobs[0]
+            break
+        time.sleep(0.005)
+    proc.wait(timeout=30)
+    assert job is not None and proc.returncode == -signal.SIGKILL
+    job = store.get(job.job_id)
+    assert job.status is Status.GENERATING, "the job ran to its end before it could be killed"
+    finished = [s.index for s in job.segments if s.status == "completed"]
+    made = {i: (data / f"blobs/jobs/{job.job_id}/segments/{i}.mp4").stat() for i in finished}
+
+    result = longform("resume", job.job_id, "--data-dir", str(data), "--json", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "completed"
+    for i, before in made.items():  # the very same files: not rendered again
+        after = (data / f"blobs/jobs/{job.job_id}/segments/{i}.mp4").stat()
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert [s["attempts"] for s in summary["segments"]][: len(finished)] == [1] * len(finished)
+    assert abs(probe(Path(summary["output"])).frames - 4 * 8 * FPS) <= 3

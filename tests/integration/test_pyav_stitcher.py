@@ -1,0 +1,215 @@
+"""Stream-copy concatenation: every frame copied, one continuous timeline, audio in sync by sample count."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from longform.adapters import pyav_stitcher
+from longform.adapters.local_blob_store import LocalBlobStore
+from longform.adapters.pyav_stitcher import PyavStitcher, concat_mp4
+from longform.errors import PermanentError
+from tests.media import (
+    audio_onsets,
+    decoded_audio,
+    frames,
+    probe,
+    reencode,
+    top_level_boxes,
+    video_packets,
+    video_pts,
+)
+
+pytestmark = pytest.mark.slow
+
+Render = Callable[..., Path]
+RATE = 48_000
+HALF_AAC_FRAME = 512
+
+
+@pytest.fixture(scope="session")
+def six_segments(render: Render) -> list[Path]:
+    return [render(f"seg-{i}", prompt=f"scene number {i}", seconds=4, label=f"scene {i + 1}") for i in range(6)]
+
+
+@pytest.fixture(scope="session")
+def stitched(six_segments: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("stitched") / "six.mp4"
+    concat_mp4(six_segments, out)
+    return out
+
+
+def test_frame_count_is_the_sum_of_the_inputs(stitched: Path, six_segments: list[Path]) -> None:
+    info = probe(stitched)
+
+    assert info.frames == sum(probe(p).frames for p in six_segments) == 6 * 4 * 24
+    assert info.fps == 24
+    assert info.duration == pytest.approx(24, abs=0.02)
+
+
+def test_video_is_copied_not_reencoded(stitched: Path, six_segments: list[Path]) -> None:
+    assert video_packets(stitched) == [p for seg in six_segments for p in video_packets(seg)]
+    with av.open(str(stitched)) as container:
+        assert container.streams.video[0].codec_context.codec_tag == "avc1"
+
+
+def test_timestamps_are_continuous(stitched: Path) -> None:
+    steps = np.diff(video_pts(stitched))
+
+    assert (steps > 0).all()
+    assert len(set(steps.tolist())) == 1  # evenly spaced: no gap or overlap at the joins
+
+
+def test_audio_stays_in_sync_at_every_join(stitched: Path) -> None:
+    onsets = audio_onsets(stitched)
+
+    assert len(onsets) == 6
+    for i, onset in enumerate(onsets):
+        assert abs(onset - 4 * i) <= 0.015, f"segment {i} audio starts {1000 * (onset - 4 * i):+.1f} ms off"
+    assert abs(probe(stitched).audio_samples - 24 * RATE) <= HALF_AAC_FRAME
+
+
+def test_copying_every_audio_packet_would_drift(
+    six_segments: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trap the joins avoid, and proof that the sync test can see it: keep every packet
+    (priming and padding included) and each join adds about 32 ms of delay."""
+
+    def keep_everything(self: pyav_stitcher._AudioTrack, at: object) -> None:
+        while self.pending:
+            self._write(self.pending.popleft())
+
+    monkeypatch.setattr(pyav_stitcher._AudioTrack, "join", keep_everything)
+    out = tmp_path / "naive.mp4"
+    concat_mp4(six_segments, out)
+
+    drift = [onset - 4 * i for i, onset in enumerate(audio_onsets(out))]
+    assert drift[-1] > 0.1
+
+
+def test_segments_without_audio_are_filled_with_silence(render: Render, tmp_path: Path) -> None:
+    inputs = [
+        render("quiet-0", prompt="no sound", seconds=4, generate_audio=False),
+        render("seg-1", prompt="scene number 1", seconds=4, label="scene 2"),
+        render("quiet-2", prompt="still no sound", seconds=4, generate_audio=False),
+        render("seg-3", prompt="scene number 3", seconds=4, label="scene 4"),
+    ]
+    out = tmp_path / "mixed.mp4"
+
+    concat_mp4(inputs, out)
+
+    info = probe(out)
+    assert info.frames == 4 * 4 * 24
+    assert info.has_audio
+    assert abs(info.audio_samples - 16 * RATE) <= HALF_AAC_FRAME
+    onsets = audio_onsets(out)
+    assert len(onsets) == 2
+    assert abs(onsets[0] - 4) <= 0.015 and abs(onsets[1] - 12) <= 0.015
+    samples, _ = decoded_audio(out)
+    for start in (0, 8):  # the spans of the inputs without audio are silent (away from the joins)
+        span = samples[start * RATE + 2048 : (start + 4) * RATE - 2048]
+        assert np.abs(span).max() < 0.01
+
+
+def test_inputs_all_without_audio_give_a_video_without_audio(render: Render, tmp_path: Path) -> None:
+    inputs = [
+        render("quiet-0", prompt="no sound", seconds=4, generate_audio=False),
+        render("quiet-2", prompt="still no sound", seconds=4, generate_audio=False),
+    ]
+    out = tmp_path / "quiet.mp4"
+
+    concat_mp4(inputs, out)
+
+    info = probe(out)
+    assert not info.has_audio
+    assert info.frames == 8 * 24
+
+
+def test_inputs_with_b_frames_stitch_into_a_continuous_video(six_segments: list[Path], tmp_path: Path) -> None:
+    inputs = []
+    for i, segment in enumerate(six_segments[:3]):
+        inputs.append(tmp_path / f"b{i}.mp4")
+        reencode(segment, inputs[-1], preset="veryfast")
+    with av.open(str(inputs[0])) as container:  # the premise: decode order differs from display order
+        first = [p for p in container.demux(video=0) if p.size][:4]
+        assert first[0].dts < first[0].pts
+    out = tmp_path / "bframes.mp4"
+
+    concat_mp4(inputs, out)
+
+    assert probe(out).frames == 3 * 96
+    steps = np.diff(video_pts(out))
+    assert (steps > 0).all() and len(set(steps.tolist())) == 1
+    assert [abs(t - 4 * i) <= 0.015 for i, t in enumerate(audio_onsets(out))] == [True] * 3
+
+
+def test_inputs_with_different_encoder_settings_each_decode_as_themselves(
+    six_segments: list[Path], tmp_path: Path
+) -> None:
+    """ultrafast (CAVLC, no B-frames) next to veryfast (CABAC, B-frames): different parameter sets
+    in one track. Every output frame must equal the frame of the input it came from."""
+    reencoded = tmp_path / "veryfast.mp4"
+    reencode(six_segments[1], reencoded, preset="veryfast")
+    inputs = [six_segments[0], reencoded, six_segments[2]]
+    out = tmp_path / "mixed-encoders.mp4"
+
+    concat_mp4(inputs, out)
+
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.codec_tag == "avc3"  # parameter sets in band
+    expected = [f for p in inputs for f in frames(p)]
+    actual = frames(out)
+    assert len(actual) == len(expected)
+    assert all(np.array_equal(a, b) for a, b in zip(actual, expected, strict=True))
+
+
+def test_inputs_of_different_sizes_are_refused_naming_the_input(render: Render, tmp_path: Path) -> None:
+    big = render("big", prompt="bigger", seconds=1, width=640, height=360)
+    small = render("seg-small", prompt="small", seconds=1)
+
+    with pytest.raises(PermanentError, match=r"big\.mp4"):
+        concat_mp4([small, big], tmp_path / "out.mp4")
+
+
+def test_output_is_faststart(stitched: Path) -> None:
+    boxes = top_level_boxes(stitched)
+
+    assert boxes.index("moov") < boxes.index("mdat")
+
+
+def test_a_single_input_comes_out_whole(six_segments: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "one.mp4"
+
+    concat_mp4(six_segments[:1], out)
+
+    assert video_packets(out) == video_packets(six_segments[0])
+    assert abs(probe(out).audio_samples - 4 * RATE) <= HALF_AAC_FRAME
+
+
+def test_stitcher_reads_and_writes_through_the_blob_store(six_segments: list[Path], tmp_path: Path) -> None:
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    keys = [f"jobs/j/segments/{i}.mp4" for i in range(3)]
+    for key, segment in zip(keys, six_segments, strict=False):
+        blobs.upload(key, segment)
+    stitcher = PyavStitcher(blobs)
+
+    job = stitcher.poll(stitcher.start("j", keys, "jobs/j/final/video.mp4"))
+
+    assert job.done and job.key == "jobs/j/final/video.mp4"
+    assert probe(blobs.path(job.key)).frames == 3 * 96
+
+
+def test_stitcher_fails_permanently_on_a_broken_segment(six_segments: list[Path], tmp_path: Path) -> None:
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    blobs.upload("jobs/j/segments/0.mp4", six_segments[0])
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 1000)
+    blobs.upload("jobs/j/segments/1.mp4", junk)
+
+    with pytest.raises(PermanentError, match=r"1\.mp4"):
+        PyavStitcher(blobs).start("j", ["jobs/j/segments/0.mp4", "jobs/j/segments/1.mp4"], "jobs/j/final/video.mp4")
+    assert not blobs.exists("jobs/j/final/video.mp4")
