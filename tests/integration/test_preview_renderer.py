@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -173,23 +174,29 @@ def test_preview_model_renders_uploads_and_reports_done(tmp_path: Path) -> None:
     assert (info.width, info.height, info.frames, info.has_audio) == (1280, 720, 96, True)
 
 
-def test_preview_model_chains_from_the_first_frame_key(tmp_path: Path, render: Render) -> None:
-    blobs = LocalBlobStore(tmp_path / "blobs")
-    png = tmp_path / "last.png"
-    extract_last_frame(render("previous", prompt="a lighthouse in a storm", seconds=2), png)
-    blobs.upload("jobs/j/frames/0.png", png)
+def chained_spec(**changes: object) -> SegmentSpec:
+    """Segment 1 of job ``j``, asked to start from segment 0's last frame."""
     spec = SegmentSpec(
         job_id="j",
         user_id="u",
         index=1,
         prompt="calm sea",
         seconds=4,
-        aspect_ratio="9:16",
+        aspect_ratio="16:9",
         resolution="720p",
         generate_audio=False,
         output_key="jobs/j/segments/1.mp4",
         first_frame_key="jobs/j/frames/0.png",
     )
+    return dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def test_preview_model_chains_from_the_first_frame_key(tmp_path: Path, render: Render) -> None:
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    png = tmp_path / "last.png"
+    extract_last_frame(render("previous", prompt="a lighthouse in a storm", seconds=2), png)
+    blobs.upload("jobs/j/frames/0.png", png)
+    spec = chained_spec(aspect_ratio="9:16")
 
     model = PreviewVideoModel(blobs)
     key = model.poll(model.start(spec)).key
@@ -202,18 +209,7 @@ def test_preview_model_chains_from_the_first_frame_key(tmp_path: Path, render: R
 
 
 def test_preview_model_fails_permanently_without_its_first_frame(tmp_path: Path) -> None:
-    spec = SegmentSpec(
-        job_id="j",
-        user_id="u",
-        index=1,
-        prompt="calm sea",
-        seconds=4,
-        aspect_ratio="16:9",
-        resolution="720p",
-        generate_audio=False,
-        output_key="jobs/j/segments/1.mp4",
-        first_frame_key="jobs/j/frames/0.png",
-    )
+    spec = chained_spec()
 
     with pytest.raises(PermanentError):
         PreviewVideoModel(LocalBlobStore(tmp_path)).start(spec)
@@ -224,18 +220,7 @@ def test_preview_model_fails_permanently_on_an_unreadable_first_frame(tmp_path: 
     bad = tmp_path / "not-a.png"
     bad.write_bytes(b"not an image")
     blobs.upload("jobs/j/frames/0.png", bad)
-    spec = SegmentSpec(
-        job_id="j",
-        user_id="u",
-        index=1,
-        prompt="calm sea",
-        seconds=4,
-        aspect_ratio="16:9",
-        resolution="720p",
-        generate_audio=False,
-        output_key="jobs/j/segments/1.mp4",
-        first_frame_key="jobs/j/frames/0.png",
-    )
+    spec = chained_spec()
 
     with pytest.raises(PermanentError) as caught:
         PreviewVideoModel(blobs).start(spec)
