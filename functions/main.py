@@ -1,7 +1,54 @@
 """Firebase entry points of the ``longform`` codebase: a thin list, no logic.
 
-The pipeline lives in the ``longform`` package beside this file. The Firebase and Inngest entry
-points (trigger_long_form_video_job, cancel_long_form_video_job, inngest_api,
-poll_transcoder_job) are not declared yet: they arrive with the cloud path (issue 3).
-Until then the pipeline runs locally through the ``longform`` command.
+Each handler hands over to the ``longform.cloud`` package. Clients are built on first use,
+so ``firebase deploy`` can import this file to discover the functions without credentials.
 """
+
+from typing import Any
+
+from firebase_admin import initialize_app
+from firebase_functions import firestore_fn, https_fn, options
+
+from longform.cloud import callables, inngest_app, stitch_poller
+from longform.cloud.params import INNGEST_EVENT_KEY, INNGEST_SIGNING_KEY, JOBS_COLLECTION, REGION
+from longform.logs import setup_json_logging
+
+initialize_app()  # lazy credentials: the callables need it to verify ID tokens
+setup_json_logging()
+
+
+@https_fn.on_call(region=REGION, timeout_sec=60, memory=options.MemoryOption.MB_512, secrets=[INNGEST_EVENT_KEY])
+def trigger_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
+    """Validate a request, store the job as queued, start it on Inngest."""
+    return callables.trigger_job(req)
+
+
+@https_fn.on_call(region=REGION, timeout_sec=60, memory=options.MemoryOption.MB_512, secrets=[INNGEST_EVENT_KEY])
+def cancel_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
+    """Cancel the caller's own job: no further segment starts."""
+    return callables.cancel_job(req)
+
+
+@https_fn.on_request(
+    region=REGION,
+    timeout_sec=1800,  # one step at most: a Veo start or poll, a frame, an in-function stitch
+    memory=options.MemoryOption.GB_2,
+    cpu=2,
+    secrets=[INNGEST_SIGNING_KEY, INNGEST_EVENT_KEY],
+)
+def inngest_api(req: https_fn.Request) -> https_fn.Response:
+    """Serve the Inngest functions generate_long_form_video and stitch_video."""
+    return inngest_app.handle(req)
+
+
+@firestore_fn.on_document_updated(
+    document=JOBS_COLLECTION + "/{jobId}", region=REGION, timeout_sec=540, memory=options.MemoryOption.MB_512
+)
+def poll_transcoder_job(event: firestore_fn.Event[firestore_fn.Change[firestore_fn.DocumentSnapshot | None]]) -> None:
+    """Complete (or fail) a job whose Transcoder stitch is running."""
+    change = event.data
+    stitch_poller.on_job_updated(
+        event.params["jobId"],
+        change.before.to_dict() if change.before else None,
+        change.after.to_dict() if change.after else None,
+    )

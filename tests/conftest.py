@@ -35,7 +35,16 @@ class FakeWorld:
 
     def pipeline(self) -> Pipeline:
         assert self.model and self.stitcher and self.frames
-        return Pipeline(self.jobs, self.blobs, self.model, self.frames, self.stitcher, poll_seconds=5, max_polls=4)
+        return Pipeline(
+            self.jobs,
+            self.blobs,
+            self.model,
+            self.frames,
+            self.stitcher,
+            poll_seconds=5,
+            max_poll_seconds=60,
+            max_polls=4,
+        )
 
     def runner(self, attempts: int = 3, concurrency: int = 4) -> LocalRunner:
         return LocalRunner(self.pipeline(), self.db, RetryPolicy(attempts, 1.0, 60.0), concurrency, self.sleeps.append)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from longform.errors import JobNotFound, LongformError, PermanentError, TransientError
+from longform.errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
 from longform.job import Job
 from longform.ports import Operation, SegmentSpec, StitchJob
 
@@ -25,6 +25,16 @@ class InMemoryJobStore:
             if job.job_id in self.jobs:
                 raise LongformError(f"job {job.job_id!r} already exists")
             self.jobs[job.job_id] = copy.deepcopy(job)
+
+    def submit(self, job: Job, max_active: int | None = None) -> tuple[Job, bool]:
+        with self._lock:
+            if job.job_id in self.jobs:
+                return copy.deepcopy(self.jobs[job.job_id]), False
+            active = sum(1 for j in self.jobs.values() if j.user_id == job.user_id and not j.status.is_final)
+            if max_active is not None and active >= max_active:
+                raise TooManyActiveJobs(job.user_id, max_active)
+            self.jobs[job.job_id] = copy.deepcopy(job)
+            return copy.deepcopy(job), True
 
     def get(self, job_id: str) -> Job:
         with self._lock:

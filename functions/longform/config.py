@@ -18,7 +18,7 @@ class Settings:
     retry_base_seconds: float = 1.0  # first backoff; doubles per attempt, with jitter
     retry_max_seconds: float = 60.0
     poll_seconds: float = 10.0  # between polls of a long-running model or stitch operation
-    max_polls: int = 180
+    max_polls: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

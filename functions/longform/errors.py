@@ -3,6 +3,7 @@
     LongformError
     ├── InvalidRequest     the request breaks a rule; nothing was written (exit code 2, INVALID_ARGUMENT)
     ├── JobNotFound        no job with that id
+    ├── TooManyActiveJobs  the user already has the most unfinished jobs allowed (RESOURCE_EXHAUSTED)
     ├── IllegalTransition  a status or progress change the job rules forbid (a bug, never retried)
     ├── TransientError     an adapter failed in a way that may pass: retry with backoff
     ├── PermanentError     an adapter failed in a way that will not pass: fail the job
@@ -39,6 +40,13 @@ class JobNotFound(LongformError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"no job {job_id!r}")
         self.job_id = job_id
+
+
+class TooManyActiveJobs(LongformError):
+    def __init__(self, user_id: str, limit: int) -> None:
+        super().__init__(f"at most {limit} unfinished job(s) per user; wait for one to end")
+        self.user_id = user_id
+        self.limit = limit
 
 
 class IllegalTransition(LongformError):

@@ -83,6 +83,11 @@ class Job(_Record):
     video_uri: str | None = None
     error: str | None = None
     error_step: str | None = None
+    # The running concatenation (a Transcoder job name, say) and the poller's bookkeeping.
+    stitch_job: str | None = None
+    stitch_poll_attempts: int = 0
+    stitch_lease_until: str | None = None
+    stitch_error: str | None = None
 
     @classmethod
     def new(cls, request: VideoRequest, user_id: str, job_id: str | None = None, now: str | None = None) -> Job:
@@ -187,6 +192,15 @@ class Job(_Record):
         if seg.status is not SegmentStatus.COMPLETED:
             seg.status = SegmentStatus.FAILED
             seg.error = reason
+
+    def record_stitch_job(self, name: str) -> None:
+        if self.status is not Status.STITCHING:
+            raise IllegalTransition(f"job {self.job_id} is {self.status}, not stitching")
+        self.stitch_job = name
+
+    def fail_stitch(self, reason: str, step: str = "stitch", now: str | None = None) -> None:
+        self.fail(reason, step, now)
+        self.stitch_error = reason
 
     def complete(self, video_uri: str, now: str | None = None) -> None:
         self.video_uri = video_uri

@@ -8,6 +8,7 @@ the step at once.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import random
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 from .adapters.sqlite import Database
 from .errors import JobCancelled, StepFailed, TransientError
 from .job import Job
+from .logs import log_context
 from .workflow import Pipeline, fail_job, run_job
 
 T = TypeVar("T")
@@ -66,7 +68,8 @@ class SqliteSteps:
             return result  # type: ignore[no-any-return]
         for attempt in range(1, self.retry.attempts + 1):
             try:
-                result = fn()
+                with log_context(step=step_id, attempt=attempt):
+                    result = fn()
             except JobCancelled:
                 raise
             except TransientError as exc:
@@ -100,7 +103,8 @@ class SqliteSteps:
                 raise
 
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="segment") as pool:
-            futures = [pool.submit(guarded, branch) for branch in branches]
+            # Each branch runs in a copy of this context, so its log lines keep the job's fields.
+            futures = [pool.submit(contextvars.copy_context().run, guarded, branch) for branch in branches]
             wait(futures)
         for future in futures:
             if future.exception() is not None:
@@ -151,6 +155,11 @@ class LocalRunner:
         if job.status.is_final:
             return job
         steps = SqliteSteps(self.db, job_id, self.retry, self.concurrency, self._sleep)
+        with log_context(jobId=job_id, userId=job.user_id):
+            self._run(steps, job_id)
+        return self.pipeline.jobs.get(job_id)
+
+    def _run(self, steps: SqliteSteps, job_id: str) -> None:
         try:
             run_job(self.pipeline, steps, job_id)
         except JobCancelled:
@@ -161,4 +170,3 @@ class LocalRunner:
         except Exception as exc:  # outside any step: a poll limit, a bug
             log.exception("job %s failed", job_id)
             fail_job(self.pipeline.jobs, job_id, str(exc) or type(exc).__name__, None)
-        return self.pipeline.jobs.get(job_id)

@@ -21,6 +21,11 @@ class JobStore(Protocol):
     def create(self, job: Job) -> None:
         """Store a new job; raises LongformError if the id exists."""
 
+    def submit(self, job: Job, max_active: int | None = None) -> tuple[Job, bool]:
+        """Create ``job`` unless a job with its id exists — then return that one unchanged (an
+        idempotent retry). Refuse with TooManyActiveJobs when the user already has ``max_active``
+        unfinished jobs. Atomic. Returns the stored job and whether it was created now."""
+
     def get(self, job_id: str) -> Job:
         """The job, or JobNotFound."""
 

@@ -42,8 +42,14 @@ class Pipeline:
     model: VideoModel
     frames: FrameExtractor
     stitcher: Stitcher
-    poll_seconds: float = 10.0
-    max_polls: int = 180
+    poll_seconds: float = 10.0  # the first wait between polls; it grows by half each time
+    max_poll_seconds: float = 60.0
+    max_polls: int = 60
+
+    def wait_before_poll(self, n: int) -> float:
+        """Growing waits keep a long job's step count low (Inngest allows 1000 steps a run):
+        10, 15, 22, 34, 51, 60, 60 … seconds, so a 2-minute Veo operation takes 6 polls."""
+        return min(self.poll_seconds * 1.5**n, self.max_poll_seconds)
 
 
 def run_job(p: Pipeline, steps: Steps, job_id: str) -> None:
@@ -80,7 +86,7 @@ def wait_for_stitch(p: Pipeline, steps: Steps, job_id: str, name: str) -> None:
     for n in range(p.max_polls):
         if steps.run(f"stitch-poll-{n}", partial(_poll_stitch, p, job_id, name)):
             return
-        steps.sleep(f"stitch-wait-{n}", p.poll_seconds)
+        steps.sleep(f"stitch-wait-{n}", p.wait_before_poll(n))
     raise PermanentError(f"the stitch {name} did not finish after {p.max_polls} polls")
 
 
@@ -94,7 +100,10 @@ def fail_job(jobs: JobStore, job_id: str, reason: str, step_id: str | None) -> J
         match = re.match(r"segment-(\d+)-", step_id or "")
         if match:
             job.fail_segment(int(match.group(1)), reason)
-        job.fail(reason, step_id)
+        if (step_id or "").startswith("stitch"):
+            job.fail_stitch(reason, step_id or "stitch")
+        else:
+            job.fail(reason, step_id)
 
     return jobs.update(job_id, change)
 
@@ -135,7 +144,7 @@ def _segment(
         key: str | None = steps.run(f"segment-{index}-poll-{n}", partial(_poll_segment, p, job_id, index, operation))
         if key is not None:
             return key
-        steps.sleep(f"segment-{index}-wait-{n}", p.poll_seconds)
+        steps.sleep(f"segment-{index}-wait-{n}", p.wait_before_poll(n))
     raise PermanentError(f"scene {index + 1}: the model did not finish after {p.max_polls} polls")
 
 
@@ -162,7 +171,9 @@ def _last_frame(p: Pipeline, job_id: str, index: int, video_key: str) -> str:
 
 def _start_stitch(p: Pipeline, job_id: str, keys: list[str]) -> str:
     p.jobs.update(job_id, _alive(lambda j: j.move_to(Status.STITCHING)))
-    return p.stitcher.start(job_id, keys, final_key(job_id))
+    name = p.stitcher.start(job_id, keys, final_key(job_id))
+    p.jobs.update(job_id, _alive(lambda j: j.record_stitch_job(name)))
+    return name
 
 
 def _poll_stitch(p: Pipeline, job_id: str, name: str) -> bool:
@@ -170,7 +181,12 @@ def _poll_stitch(p: Pipeline, job_id: str, name: str) -> bool:
     if not result.done or result.key is None:
         return False
     uri = p.blobs.uri(result.key)
-    p.jobs.update(job_id, _alive(lambda j: j.complete(uri)))
+
+    def complete(job: Job) -> None:
+        if job.status is not Status.COMPLETED:  # a replayed step after the write went through
+            job.complete(uri)
+
+    p.jobs.update(job_id, _alive(complete))
     return True
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from longform.adapters.sqlite import Database
 from longform.adapters.sqlite_job_store import SqliteJobStore
-from longform.errors import IllegalTransition, JobNotFound, LongformError
+from longform.errors import IllegalTransition, JobNotFound, LongformError, TooManyActiveJobs
 from longform.job import Job, Status
 from longform.ports import JobStore
 from longform.request import validate_request
@@ -30,6 +30,10 @@ def make_job(user: str = "u1", created: str = "2026-11-25T10:00:00.000Z", prompt
     return Job.new(request, user, now=created)
 
 
+def make_job_with_id(job_id: str) -> Job:
+    return Job.new(validate_request({"prompts": ["other"]}), "u1", job_id=job_id)
+
+
 def test_a_created_job_reads_back_equal(store: JobStore) -> None:
     job = make_job()
     store.create(job)
@@ -41,6 +45,46 @@ def test_creating_the_same_id_twice_is_refused(store: JobStore) -> None:
     store.create(job)
     with pytest.raises(LongformError):
         store.create(job)
+
+
+def test_submit_creates_once_and_returns_the_stored_job_on_a_retry(store: JobStore) -> None:
+    job = make_job()
+    assert store.submit(job) == (job, True)
+    store.update(job.job_id, lambda j: j.move_to(Status.GENERATING))
+    again, created = store.submit(make_job_with_id(job.job_id))
+    assert not created
+    assert again.status is Status.GENERATING and again.segments == job.segments
+
+
+def test_submit_refuses_a_user_over_the_active_job_limit(store: JobStore) -> None:
+    first, second = make_job("u1"), make_job("u1")
+    store.submit(first, max_active=2)
+    store.submit(second, max_active=2)
+    store.submit(make_job("u2"), max_active=2)  # another user's jobs do not count
+    with pytest.raises(TooManyActiveJobs):
+        store.submit(make_job("u1"), max_active=2)
+    assert len(store.list(user_id="u1")) == 2
+    store.update(first.job_id, lambda j: j.move_to(Status.CANCELLED))  # a final job frees a place
+    assert store.submit(make_job("u1"), max_active=2)[1]
+    assert store.submit(first, max_active=2) == (store.get(first.job_id), False)  # a retry is never refused
+
+
+def test_concurrent_submits_never_exceed_the_limit(store: JobStore) -> None:
+    created: list[bool] = []
+
+    def submit() -> None:
+        try:
+            created.append(store.submit(make_job("busy"), max_active=3)[1])
+        except TooManyActiveJobs:
+            created.append(False)
+
+    threads = [threading.Thread(target=submit) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert created.count(True) == 3
+    assert len(store.list(user_id="busy")) == 3
 
 
 def test_unknown_jobs_are_not_found(store: JobStore) -> None:

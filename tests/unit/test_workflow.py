@@ -94,7 +94,7 @@ def test_long_operations_are_polled_with_durable_sleeps_between(make_world: Call
     world = make_world(blobs=blobs, model=FakeVideoModel(blobs, polls_until_done=2))
     job = world.runner().run(world.submit(2))
     assert job.status is Status.COMPLETED
-    assert world.sleeps == [5, 5, 5, 5]  # two not-done polls per segment, poll_seconds apart
+    assert world.sleeps == [5, 7.5, 5, 7.5]  # two not-done polls per segment, waits growing by half
 
 
 def test_an_operation_that_never_finishes_fails_the_job(make_world: Callable[..., FakeWorld]) -> None:

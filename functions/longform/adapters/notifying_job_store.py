@@ -21,6 +21,12 @@ class NotifyingJobStore:
         self.inner.create(job)
         self.listener(job)
 
+    def submit(self, job: Job, max_active: int | None = None) -> tuple[Job, bool]:
+        stored, created = self.inner.submit(job, max_active)
+        if created:
+            self.listener(stored)
+        return stored, created
+
     def get(self, job_id: str) -> Job:
         return self.inner.get(job_id)
 

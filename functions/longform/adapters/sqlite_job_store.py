@@ -6,8 +6,8 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-from ..errors import JobNotFound, LongformError
-from ..job import Job
+from ..errors import JobNotFound, LongformError, TooManyActiveJobs
+from ..job import FINAL_STATUSES, Job
 from .sqlite import Database
 
 
@@ -18,12 +18,25 @@ class SqliteJobStore:
     def create(self, job: Job) -> None:
         try:
             with self.db.connect(write=True) as conn:
-                conn.execute(
-                    "INSERT INTO jobs (job_id, user_id, status, created_at, data) VALUES (?, ?, ?, ?, ?)",
-                    (job.job_id, job.user_id, job.status, job.timings["createdAt"], json.dumps(job.to_json())),
-                )
+                _insert(conn, job)
         except sqlite3.IntegrityError:
             raise LongformError(f"job {job.job_id!r} already exists") from None
+
+    def submit(self, job: Job, max_active: int | None = None) -> tuple[Job, bool]:
+        with self.db.connect(write=True) as conn:
+            row = conn.execute("SELECT data FROM jobs WHERE job_id = ?", (job.job_id,)).fetchone()
+            if row is not None:
+                return Job.from_json(json.loads(row[0])), False
+            if max_active is not None:
+                final = [status.value for status in FINAL_STATUSES]
+                (active,) = conn.execute(
+                    f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status NOT IN ({', '.join('?' * len(final))})",
+                    (job.user_id, *final),
+                ).fetchone()
+                if active >= max_active:
+                    raise TooManyActiveJobs(job.user_id, max_active)
+            _insert(conn, job)
+            return job, True
 
     def get(self, job_id: str) -> Job:
         with self.db.connect() as conn:
@@ -48,6 +61,13 @@ class SqliteJobStore:
         query += " ORDER BY created_at DESC, job_id LIMIT ?"
         with self.db.connect() as conn:
             return [Job.from_json(json.loads(row[0])) for row in conn.execute(query, (*args, limit))]
+
+
+def _insert(conn: sqlite3.Connection, job: Job) -> None:
+    conn.execute(
+        "INSERT INTO jobs (job_id, user_id, status, created_at, data) VALUES (?, ?, ?, ?, ?)",
+        (job.job_id, job.user_id, job.status, job.timings["createdAt"], json.dumps(job.to_json())),
+    )
 
 
 def _read(conn: sqlite3.Connection, job_id: str) -> Job:

@@ -1,0 +1,62 @@
+"""Inngest function ``generate_long_form_video``: make every segment of a job, then ask for the stitch.
+
+Triggered by ``video/long_form.requested`` {jobId, userId}, which the trigger callable sends with
+the job id as event id. Flow control is declared here: retries per step, step concurrency per
+user and for the video model, cancel on ``video/long_form.cancelled`` for the same job, one run
+per job. A run that fails for good marks the job failed with the reason and the failing step.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import inngest
+
+from ..logs import log_context
+from ..workflow import fail_job, generate_segments
+from . import inngest_client, params, runtime
+from .inngest_client import JOB_CANCELLED, JOB_REQUESTED, STITCH_REQUESTED, event_field
+from .inngest_steps import Failure, InngestSteps, run_workflow
+
+RETRIES = 4  # per step: 5 attempts with Inngest's backoff
+# A virtual queue shared by every function of this environment that calls the video model.
+VIDEO_MODEL_QUEUE = '"video-model"'
+
+
+def on_failure(ctx: inngest.ContextSync) -> None:
+    """``inngest/function.failed`` for a run of this function: mark its job failed."""
+    failure = Failure.from_event(ctx.event)
+    with log_context(jobId=failure.job_id, step=failure.step_id):
+        fail_job(runtime.jobs(), failure.job_id, failure.reason, failure.step_id)
+
+
+@inngest_client.client.create_function(
+    fn_id="generate_long_form_video",
+    name="Generate long-form video",
+    trigger=inngest.TriggerEvent(event=JOB_REQUESTED),
+    retries=RETRIES,
+    # Inngest counts executing steps, not runs: sleeping runs hold no slot.
+    concurrency=[
+        inngest.Concurrency(key="event.data.userId", limit=params.USER_CONCURRENCY),
+        inngest.Concurrency(scope="env", key=VIDEO_MODEL_QUEUE, limit=params.MODEL_CONCURRENCY),
+    ],
+    cancel=[inngest.Cancel(event=JOB_CANCELLED, if_exp="event.data.jobId == async.data.jobId")],
+    idempotency="event.data.jobId",
+    on_failure=on_failure,
+)
+def generate_long_form_video(ctx: inngest.ContextSync) -> dict[str, Any]:
+    job_id, user_id = event_field(ctx.event, "jobId"), event_field(ctx.event, "userId")
+    with log_context(jobId=job_id, userId=user_id):
+        return run_workflow(job_id, partial(_generate, ctx, job_id, user_id))
+
+
+def _generate(ctx: inngest.ContextSync, job_id: str, user_id: str) -> dict[str, Any]:
+    keys = generate_segments(runtime.pipeline(), InngestSteps(ctx), job_id)
+    # A step of its own, so a replay does not send it again; the event id makes Inngest drop a
+    # repeat should the send be retried after it went through.
+    stitch = inngest.Event(
+        name=STITCH_REQUESTED, data={"jobId": job_id, "userId": user_id, "segmentKeys": keys}, id=f"{job_id}-stitch"
+    )
+    ctx.step.send_event("request-stitch", stitch)
+    return {"jobId": job_id, "segmentKeys": keys}

@@ -1,0 +1,50 @@
+"""The Inngest client of the ``longform`` app and the events it speaks.
+
+The client is made at import and needs no secret then: the SDK reads ``INNGEST_EVENT_KEY`` and
+``INNGEST_SIGNING_KEY`` from the environment (where Firebase puts the secrets) when it is made,
+and only serving or sending needs them. ``INNGEST_DEV`` (``1``, or the dev server's URL) selects
+dev mode: no signatures, events go to the dev server; without it the client is in cloud mode.
+``INNGEST_BASE_URL`` / ``INNGEST_EVENT_API_BASE_URL`` / ``INNGEST_API_BASE_URL`` override origins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import inngest
+
+from ..errors import TransientError
+
+APP_ID = "longform"
+
+JOB_REQUESTED = "video/long_form.requested"  # data: jobId, userId
+JOB_CANCELLED = "video/long_form.cancelled"  # data: jobId, userId
+STITCH_REQUESTED = "video/stitch.requested"  # data: jobId, userId, segmentKeys
+
+
+def new_client() -> inngest.Inngest:
+    """A client configured from the environment as it is now (tests make one per mode)."""
+    return inngest.Inngest(app_id=APP_ID)
+
+
+client = new_client()
+
+
+def send_event(name: str, data: Mapping[str, inngest.JSON], id: str | None = None) -> list[str]:
+    """Send one event; ``id`` makes Inngest drop a repeat of it (24 h). Returns the event ids.
+
+    Any failure of the SDK or the network (it already retried 5xx and connection errors) is a
+    TransientError: the caller may try again."""
+    event = inngest.Event(name=name, data=data, id=id or "")
+    try:
+        return client.send_sync(event)
+    except Exception as exc:
+        raise TransientError(f"could not send {name}: {exc}") from exc
+
+
+def event_field(event: inngest.Event, name: str) -> str:
+    """A required string in one of our events' data; a run without it cannot do anything useful."""
+    value = event.data.get(name)
+    if not isinstance(value, str) or not value:
+        raise inngest.NonRetriableError(f"{event.name} without {name}")
+    return value

@@ -1,0 +1,122 @@
+"""The Firestore-triggered poller: completes a job whose stitch runs outside the function
+(a Transcoder job), by polling it with backoff within a time budget.
+
+Every write to ``videoJobs/{jobId}`` fires the trigger, progress writes and the poller's own
+included. So it acts only when the stitch bookkeeping changed (the stitch job was recorded, or a
+previous invocation handed over), and only after taking a lease in a transaction: of two
+invocations fired together, one polls and the other returns. An invocation that runs out of
+budget records the attempt and releases the lease; that write fires the next invocation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from ..errors import PermanentError, TransientError
+from ..job import Job, Status
+from ..logs import log_context
+from ..ports import JobStore, Stitcher
+from . import params, runtime
+
+log = logging.getLogger(__name__)
+FIRST_DELAY_SECONDS = 2.0
+MAX_DELAY_SECONDS = 30.0
+_STITCH_FIELDS = ("status", "stitchJob", "stitchPollAttempts", "stitchLeaseUntil")
+
+
+class _NotDue(Exception):
+    """Another invocation holds the lease, or the job moved on: nothing to do."""
+
+
+def on_job_updated(job_id: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> None:
+    """The trigger's entry: decide from the change alone whether a poll may be due."""
+    if after is None or after.get("status") != Status.STITCHING or not after.get("stitchJob"):
+        return
+    if before is not None and all(before.get(f) == after.get(f) for f in _STITCH_FIELDS):
+        return  # a progress-only (or unrelated) update
+    if after.get("stitchLeaseUntil"):
+        return  # our own lease write; the holder is polling
+    settings = params.settings()
+    if settings.stitch_backend != "transcoder":
+        return  # the in-function stitcher completes its job itself (stitch_video)
+    with log_context(jobId=job_id, userId=after.get("userId"), step="stitch-poll"):
+        poll_stitch(
+            runtime.jobs(),
+            runtime.stitcher(),
+            job_id,
+            budget_seconds=settings.stitch_poll_budget_seconds,
+            max_attempts=settings.stitch_max_poll_attempts,
+        )
+
+
+def poll_stitch(
+    jobs: JobStore,
+    stitcher: Stitcher,
+    job_id: str,
+    budget_seconds: float,
+    max_attempts: int,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Poll the job's stitch until it ends or the budget is spent; leave the job truthful."""
+    lease = timedelta(seconds=budget_seconds + 60)
+    try:
+        job = jobs.update(job_id, lambda j: _claim(j, lease))
+    except _NotDue:
+        return
+    assert job.stitch_job is not None
+    attempt = job.stitch_poll_attempts + 1
+    deadline = clock() + budget_seconds
+    delay = FIRST_DELAY_SECONDS
+    with log_context(attempt=attempt):
+        while True:
+            try:
+                result = stitcher.poll(job.stitch_job)
+            except PermanentError as exc:
+                log.error("stitch failed: %s", exc)
+                jobs.update(job_id, partial(_end, finish=partial(Job.fail_stitch, reason=str(exc))))
+                return
+            except TransientError as exc:
+                log.warning("stitch poll failed, will retry: %s", exc)
+            else:
+                if result.done and result.key is not None:
+                    uri = runtime.blobs().uri(result.key)
+                    jobs.update(job_id, partial(_end, finish=partial(Job.complete, video_uri=uri)))
+                    log.info("stitch done: %s", uri)
+                    return
+            if clock() + delay > deadline:
+                break
+            sleep(delay)
+            delay = min(delay * 2, MAX_DELAY_SECONDS)
+        if attempt >= max_attempts:
+            reason = f"the stitch did not finish after {attempt} polling rounds of {budget_seconds:.0f}s"
+            jobs.update(job_id, partial(_end, finish=partial(Job.fail_stitch, reason=reason)))
+            log.error(reason)
+        else:
+            jobs.update(job_id, lambda j: _hand_over(j, attempt))
+            log.info("stitch still running after round %d; handing over", attempt)
+
+
+def _claim(job: Job, lease: timedelta) -> None:
+    now = datetime.now(UTC)
+    if job.status is not Status.STITCHING or not job.stitch_job:
+        raise _NotDue
+    if job.stitch_lease_until and datetime.fromisoformat(job.stitch_lease_until) > now:
+        raise _NotDue
+    job.stitch_lease_until = (now + lease).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _hand_over(job: Job, attempts: int) -> None:
+    job.stitch_poll_attempts = attempts
+    job.stitch_lease_until = None
+
+
+def _end(job: Job, finish: Callable[[Job], None]) -> None:
+    job.stitch_lease_until = None
+    if job.status is Status.STITCHING:  # a job cancelled meanwhile stays cancelled
+        finish(job)

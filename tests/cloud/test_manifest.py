@@ -1,0 +1,63 @@
+"""What `firebase deploy` would see: firebase_functions' own discovery of functions/main.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+DISCOVER = "from firebase_functions.private import serving\nprint(serving.functions_as_yaml(serving.get_functions()))\n"
+
+
+def discover() -> dict[str, Any]:
+    # The way firebase-tools does it: import main.py from the source folder, no credentials,
+    # no emulator, no secrets in the environment.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INNGEST", "FIRESTORE", "GOOGLE", "FIREBASE"))}
+    result = subprocess.run(
+        [sys.executable, "-c", DISCOVER], cwd=FUNCTIONS, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_discovery_finds_exactly_the_four_entry_points_with_their_triggers() -> None:
+    manifest = discover()
+    endpoints = manifest["endpoints"]
+    assert set(endpoints) == {
+        "trigger_long_form_video_job",
+        "cancel_long_form_video_job",
+        "inngest_api",
+        "poll_transcoder_job",
+    }
+    for name in ("trigger_long_form_video_job", "cancel_long_form_video_job"):
+        assert "callableTrigger" in endpoints[name]
+        assert endpoints[name]["timeoutSeconds"] == 60
+        assert [s["key"] for s in endpoints[name]["secretEnvironmentVariables"]] == ["INNGEST_EVENT_KEY"]
+    api = endpoints["inngest_api"]
+    assert "httpsTrigger" in api
+    assert api["timeoutSeconds"] == 1800
+    assert sorted(s["key"] for s in api["secretEnvironmentVariables"]) == ["INNGEST_EVENT_KEY", "INNGEST_SIGNING_KEY"]
+    poller = endpoints["poll_transcoder_job"]
+    trigger = poller["eventTrigger"]
+    assert trigger["eventType"] == "google.cloud.firestore.document.v1.updated"
+    assert trigger["eventFilterPathPatterns"] == {"document": "videoJobs/{jobId}"}
+    assert trigger["eventFilters"]["database"] == "(default)"
+    assert poller["timeoutSeconds"] == 540
+    for endpoint in endpoints.values():
+        assert endpoint["region"] == ["us-central1"]
+        assert endpoint["platform"] == "gcfv2"
+        assert endpoint["entryPoint"] in endpoints
+
+
+def test_params_and_secrets_are_declared_for_deploy_to_ask_for() -> None:
+    declared = {p["name"]: p for p in discover()["params"]}
+    assert declared["INNGEST_SIGNING_KEY"]["type"] == "secret"
+    assert declared["INNGEST_EVENT_KEY"]["type"] == "secret"
+    assert declared["STITCH_BACKEND"]["default"] == "transcoder"
+    assert declared["MAX_ACTIVE_JOBS"]["default"] == 3
+    assert {"LONGFORM_BUCKET", "VEO_MODEL", "VIDEO_MODEL"} <= set(declared)
