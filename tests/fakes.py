@@ -6,13 +6,13 @@ import copy
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from longform.errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
 from longform.job import Job
-from longform.ports import Operation, SegmentSpec, StitchJob
+from longform.ports import Operation, SegmentSpec, StitchJob, StitchSpec
 
 
 class InMemoryJobStore:
@@ -157,13 +157,15 @@ class FakeStitcher:
         self.blobs = blobs
         self.error = error
         self.calls: list[tuple[str, list[str], str]] = []
+        self.specs: list[StitchSpec] = []
 
-    def start(self, job_id: str, segment_keys: Sequence[str], output_key: str) -> str:
-        self.calls.append((job_id, list(segment_keys), output_key))
+    def start(self, spec: StitchSpec) -> str:
+        self.calls.append((spec.job_id, list(spec.segment_keys), spec.output_key))
+        self.specs.append(spec)
         if self.error:
             raise self.error
-        self.blobs.put(output_key, b"|".join(self.blobs.blobs[k] for k in segment_keys))
-        return f"stitch/{output_key}"
+        self.blobs.put(spec.output_key, b"|".join(self.blobs.blobs[k] for k in spec.segment_keys))
+        return f"stitch/{spec.output_key}"
 
     def poll(self, name: str) -> StitchJob:
         return StitchJob(name, done=True, key=name.removeprefix("stitch/"))

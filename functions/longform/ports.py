@@ -94,6 +94,20 @@ class FrameExtractor(Protocol):
 
 
 @dataclass(frozen=True)
+class StitchSpec:
+    """What the stitcher is asked to make: the segments, in order, into one video."""
+
+    job_id: str
+    user_id: str
+    segment_keys: tuple[str, ...]
+    output_key: str  # jobs/{jobId}/final/video.mp4
+    width: int
+    height: int
+    segment_seconds: int
+    audio: bool  # whether the segments were asked for with audio
+
+
+@dataclass(frozen=True)
 class StitchJob:
     """A concatenation in progress (or done). ``key`` is set once it is done."""
 
@@ -103,8 +117,9 @@ class StitchJob:
 
 
 class Stitcher(Protocol):
-    def start(self, job_id: str, segment_keys: Sequence[str], output_key: str) -> str:
-        """Start concatenating the segments in order into ``output_key``; returns a handle."""
+    def start(self, spec: StitchSpec) -> str:
+        """Start concatenating ``spec.segment_keys`` in order into ``spec.output_key``; returns a
+        name to poll (a Transcoder job name, say)."""
 
     def poll(self, name: str) -> StitchJob:
         """The stitch's state; raises PermanentError if it failed."""

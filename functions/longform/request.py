@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -82,15 +83,35 @@ class VideoRequest(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
-def validate_request(data: Any) -> VideoRequest:
+def model_segment_seconds(model: str) -> tuple[int, ...]:
+    """The durations a Veo model accepts: Veo 2 takes 5–8 s, Veo 3.x 4, 6 or 8 s."""
+    if model.startswith("veo-2"):
+        return (5, 6, 7, 8)
+    return SEGMENT_SECONDS
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the deployment can make, beyond the request's own rules: the segment lengths the
+    video model accepts and the stitcher can join, and why (for the error message)."""
+
+    segment_seconds: tuple[int, ...] = SEGMENT_SECONDS
+    why: str = ""
+
+
+def validate_request(data: Any, limits: Limits | None = None) -> VideoRequest:
     """Return the validated request or raise InvalidRequest naming the field and the rule."""
     if not isinstance(data, dict):
         raise InvalidRequest("request", "must be an object with a 'prompts' list")
     try:
-        return VideoRequest.model_validate(data)
+        request = VideoRequest.model_validate(data)
     except ValidationError as exc:
-        problems = [(_field_name(err["loc"]), _rule(err)) for err in exc.errors()]
+        problems = list(dict.fromkeys((_field_name(err["loc"]), _rule(err)) for err in exc.errors()))
         raise InvalidRequest.from_problems(problems) from None
+    if limits is not None and request.segment_seconds not in limits.segment_seconds:
+        allowed = ", ".join(map(str, limits.segment_seconds))
+        raise InvalidRequest("segmentSeconds", f"must be one of {allowed} {limits.why}".rstrip())
+    return request
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:

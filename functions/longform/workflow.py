@@ -25,6 +25,7 @@ from .ports import (
     SegmentSpec,
     Steps,
     Stitcher,
+    StitchSpec,
     VideoModel,
     final_key,
     frame_key,
@@ -171,7 +172,20 @@ def _last_frame(p: Pipeline, job_id: str, index: int, video_key: str) -> str:
 
 def _start_stitch(p: Pipeline, job_id: str, keys: list[str]) -> str:
     p.jobs.update(job_id, _alive(lambda j: j.move_to(Status.STITCHING)))
-    name = p.stitcher.start(job_id, keys, final_key(job_id))
+    job = p.jobs.get(job_id)
+    request = job.video_request
+    width, height = request.frame_size
+    spec = StitchSpec(
+        job_id=job_id,
+        user_id=job.user_id,
+        segment_keys=tuple(keys),
+        output_key=final_key(job_id),
+        width=width,
+        height=height,
+        segment_seconds=request.segment_seconds,
+        audio=request.generate_audio,
+    )
+    name = p.stitcher.start(spec)
     p.jobs.update(job_id, _alive(lambda j: j.record_stitch_job(name)))
     return name
 

@@ -9,7 +9,6 @@ with the function's result, or 500 with the error (``x-inngest-no-retry: true`` 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,9 +24,11 @@ from longform.cloud.inngest_client import JOB_REQUESTED, STITCH_REQUESTED
 from longform.errors import PermanentError
 from longform.job import SegmentStatus, Status
 from longform.ports import final_key, segment_key
+from tests import inngest_executor as executor
 from tests.conftest import FakeWorld
 from tests.fake_inngest import FakeInngestEventApi
 from tests.fakes import FakeVideoModel, InMemoryBlobStore
+from tests.inngest_executor import run_request, step_id
 
 GENERATE = "longform-generate_long_form_video"
 STITCH = "longform-stitch_video"
@@ -80,43 +81,19 @@ def use(world: FakeWorld) -> FakeWorld:
     return world
 
 
-def step_id(name: str) -> str:
-    return hashlib.sha1(name.encode()).hexdigest()  # how steps are keyed on the wire
-
-
-def run_request(event: dict[str, Any], steps: dict[str, Any], attempt: int = 0) -> dict[str, Any]:
-    return {
-        "ctx": {"attempt": attempt, "run_id": "01JRUN", "disable_immediate_execution": False, "stack": {"stack": []}},
-        "event": event,
-        "events": [event],
-        "steps": steps,
-        "use_api": False,
-    }
-
-
 def post(http: FlaskClient, fn_id: str, body: dict[str, Any], step: str = "step", **headers: str) -> TestResponse:
     return http.post(f"/?fnId={fn_id}&stepId={step}", data=json.dumps(body), headers=headers)
 
 
-def drive(http: FlaskClient, fn_id: str, event: dict[str, Any], limit: int = 200) -> TestResponse:
-    """Play Inngest's executor for one run: memoize step results, run planned steps one by one
-    (targeted by stepId), treat sleeps as over, until the function answers 200 or an error."""
-    steps: dict[str, Any] = {}
-    planned: list[str] = []
-    for _ in range(limit):
-        res = post(http, fn_id, run_request(event, steps), planned.pop(0) if planned else "step")
-        if res.status_code != 206:
-            return res
-        for op in res.json:  # type: ignore[union-attr]
-            if op["op"] == "StepRun":
-                steps[op["id"]] = {"data": op.get("data")}
-            elif op["op"] == "Sleep":
-                steps[op["id"]] = None
-            elif op["op"] == "StepPlanned":
-                planned.append(op["id"])
-            else:
-                raise AssertionError(f"unexpected op {op}")
-    raise AssertionError(f"the run did not end after {limit} requests")
+def drive(http: FlaskClient, fn_id: str, event: dict[str, Any]) -> TestResponse:
+    answers: list[TestResponse] = []
+
+    def send(fn: str, body: dict[str, Any], step: str) -> tuple[int, Any]:
+        answers.append(post(http, fn, body, step))
+        return answers[-1].status_code, answers[-1].json
+
+    executor.drive(send, fn_id, event)
+    return answers[-1]
 
 
 def requested(job_id: str) -> dict[str, Any]:

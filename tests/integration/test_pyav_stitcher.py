@@ -13,6 +13,7 @@ from longform.adapters import pyav_stitcher
 from longform.adapters.local_blob_store import LocalBlobStore
 from longform.adapters.pyav_stitcher import PyavStitcher, concat_mp4
 from longform.errors import PermanentError
+from longform.ports import StitchSpec
 from tests.media import (
     audio_onsets,
     decoded_audio,
@@ -197,7 +198,8 @@ def test_stitcher_reads_and_writes_through_the_blob_store(six_segments: list[Pat
         blobs.upload(key, segment)
     stitcher = PyavStitcher(blobs)
 
-    job = stitcher.poll(stitcher.start("j", keys, "jobs/j/final/video.mp4"))
+    spec = StitchSpec("j", "u", tuple(keys), "jobs/j/final/video.mp4", 320, 180, 4, audio=True)
+    job = stitcher.poll(stitcher.start(spec))
 
     assert job.done and job.key == "jobs/j/final/video.mp4"
     assert probe(blobs.path(job.key)).frames == 3 * 96
@@ -211,5 +213,6 @@ def test_stitcher_fails_permanently_on_a_broken_segment(six_segments: list[Path]
     blobs.upload("jobs/j/segments/1.mp4", junk)
 
     with pytest.raises(PermanentError, match=r"1\.mp4"):
-        PyavStitcher(blobs).start("j", ["jobs/j/segments/0.mp4", "jobs/j/segments/1.mp4"], "jobs/j/final/video.mp4")
+        keys = ("jobs/j/segments/0.mp4", "jobs/j/segments/1.mp4")
+        PyavStitcher(blobs).start(StitchSpec("j", "u", keys, "jobs/j/final/video.mp4", 320, 180, 4, audio=True))
     assert not blobs.exists("jobs/j/final/video.mp4")

@@ -1,7 +1,7 @@
 import pytest
 
 from longform.errors import InvalidRequest
-from longform.request import MAX_SEED, VideoRequest, validate_request
+from longform.request import MAX_SEED, Limits, VideoRequest, model_segment_seconds, validate_request
 
 
 def ok(**fields: object) -> dict[str, object]:
@@ -88,3 +88,24 @@ def test_validated_request_round_trips_through_its_stored_form() -> None:
     assert VideoRequest.model_validate(request.to_json()) == request
     assert request.duration_seconds == 4
     assert request.frame_size == (1280, 720)
+
+
+def test_deployment_limits_narrow_the_segment_lengths_and_say_why() -> None:
+    limits = Limits(segment_seconds=(6, 8), why="with veo-2.0-generate-001 and the Transcoder stitcher")
+    assert validate_request(ok(segmentSeconds=6), limits).segment_seconds == 6
+    with pytest.raises(InvalidRequest) as caught:
+        validate_request(ok(segmentSeconds=4), limits)
+    assert caught.value.field == "segmentSeconds"
+    assert caught.value.rule == "must be one of 6, 8 with veo-2.0-generate-001 and the Transcoder stitcher"
+
+
+@pytest.mark.parametrize(
+    ("model", "allowed"),
+    [
+        ("veo-3.1-fast-generate-001", (4, 6, 8)),
+        ("veo-3.0-generate-001", (4, 6, 8)),
+        ("veo-2.0-generate-001", (5, 6, 7, 8)),
+    ],
+)
+def test_each_veo_model_has_its_own_durations(model: str, allowed: tuple[int, ...]) -> None:
+    assert model_segment_seconds(model) == allowed

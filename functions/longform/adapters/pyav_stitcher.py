@@ -34,7 +34,7 @@ import av
 import numpy as np
 
 from ..errors import PermanentError
-from ..ports import BlobStore, StitchJob
+from ..ports import BlobStore, StitchJob, StitchSpec
 
 # Reading an MP4's header is all we need from the demuxer: the sample tables give codec, size
 # and timestamps, so skip decoding frames to "find stream info" (0.4 ms an input instead of 1.9 ms).
@@ -288,17 +288,17 @@ class PyavStitcher:
     def __init__(self, blobs: BlobStore) -> None:
         self.blobs = blobs
 
-    def start(self, job_id: str, segment_keys: Sequence[str], output_key: str) -> str:
+    def start(self, spec: StitchSpec) -> str:
         with contextlib.ExitStack() as stack:
-            paths = [stack.enter_context(self.blobs.local_path(key)) for key in segment_keys]
+            paths = [stack.enter_context(self.blobs.local_path(key)) for key in spec.segment_keys]
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="longform-stitch-")))
             out = tmp / "video.mp4"
             try:
                 concat_mp4(paths, out)
             except (av.error.FFmpegError, OSError) as exc:
                 raise PermanentError(f"stitching {len(paths)} segments failed: {exc}") from exc
-            self.blobs.upload(output_key, out)
-        return "pyav/" + output_key
+            self.blobs.upload(spec.output_key, out)
+        return "pyav/" + spec.output_key
 
     def poll(self, name: str) -> StitchJob:
         return StitchJob(name, done=True, key=name.removeprefix("pyav/"))

@@ -20,11 +20,12 @@ from firebase_functions.https_fn import HttpsError
 from ..errors import InvalidRequest, JobNotFound, TooManyActiveJobs
 from ..job import Job, Status, new_job_id
 from ..logs import log_context
-from ..request import validate_request
+from ..request import SEGMENT_SECONDS, Limits, model_segment_seconds, validate_request
 from . import inngest_client, params, runtime
 
 log = logging.getLogger(__name__)
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+TRANSCODER_MIN_SECONDS = 5  # every Transcoder input must be at least this long
 
 
 def trigger_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def trigger_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
     user_id = _user(req)
     with log_context(userId=user_id):
         try:
-            request = validate_request(req.data)
+            request = validate_request(req.data, deployment_limits(params.settings()))
         except InvalidRequest as exc:
             problems = [{"field": field, "rule": rule} for field, rule in exc.problems]
             raise HttpsError(
@@ -87,6 +88,16 @@ def cancel_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
                 log.warning("cancel event not sent: %s", exc)
             log.info("job cancelled")
         return {"jobId": job_id, "status": job.status.value}
+
+
+def deployment_limits(settings: params.CloudSettings) -> Limits:
+    """The segment lengths this deployment can make: the model's, and ≥ 5 s for the Transcoder."""
+    allowed = model_segment_seconds(settings.veo_model) if settings.video_model == "veo" else SEGMENT_SECONDS
+    why = [f"with {settings.veo_model}"] if settings.video_model == "veo" else []
+    if settings.stitch_backend == "transcoder":
+        allowed = tuple(s for s in allowed if s >= TRANSCODER_MIN_SECONDS)
+        why.append("and the Transcoder stitcher, which joins segments of 5 s or more (STITCH_BACKEND=ffmpeg takes 4)")
+    return Limits(segment_seconds=allowed, why=" ".join(why))
 
 
 def idempotent_job_id(user_id: str, request_id: str) -> str:
