@@ -156,7 +156,10 @@ def _start_segment(p: Pipeline, spec: SegmentSpec) -> str:
 
 
 def _poll_segment(p: Pipeline, job_id: str, index: int, operation: str) -> str | None:
-    op = p.model.poll(operation)
+    try:
+        op = p.model.poll(operation)
+    except PermanentError as exc:  # e.g. blocked by the safety filters: say which scene
+        raise PermanentError(f"scene {index + 1}: {exc}") from exc
     if not op.done or op.key is None:
         return None
     uri = p.blobs.uri(op.key)

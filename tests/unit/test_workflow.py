@@ -9,7 +9,7 @@ import pytest
 
 from longform.errors import PermanentError, TransientError
 from longform.job import SegmentStatus, Status
-from longform.ports import SegmentSpec, final_key, frame_key, segment_key
+from longform.ports import Operation, SegmentSpec, final_key, frame_key, segment_key
 from tests.conftest import FakeWorld
 from tests.fakes import FakeStitcher, FakeVideoModel, InMemoryBlobStore
 
@@ -216,3 +216,27 @@ def test_jobs_run_side_by_side_in_one_process(make_world: Callable[..., FakeWorl
     for t in threads:
         t.join()
     assert [world.jobs.get(job_id).status for job_id in ids] == [Status.COMPLETED] * 4
+
+
+def test_a_segment_whose_operation_fails_names_the_scene(make_world: Callable[..., FakeWorld]) -> None:
+    blobs = InMemoryBlobStore()
+
+    class Blocking(FakeVideoModel):
+        def poll(self, operation: str) -> Operation:
+            if "segments/1" in operation:
+                raise PermanentError("Veo's safety filters blocked the video: violence")
+            return super().poll(operation)
+
+    world = make_world(blobs=blobs, model=Blocking(blobs))
+    job = world.runner().run(world.submit(3))
+    assert job.status is Status.FAILED and job.error_step == "segment-1-poll-0"
+    assert job.error == "scene 2: Veo's safety filters blocked the video: violence"
+
+
+def test_the_stitcher_is_told_the_size_length_and_audio_of_the_segments(world: FakeWorld) -> None:
+    job_id = world.submit(2, segmentSeconds=6, aspectRatio="9:16", generateAudio=False)
+    world.runner().run(job_id)
+    [spec] = world.stitcher.specs
+    assert (spec.job_id, spec.user_id, spec.output_key) == (job_id, "user-1", final_key(job_id))
+    assert spec.segment_keys == (segment_key(job_id, 0), segment_key(job_id, 1))
+    assert (spec.width, spec.height, spec.segment_seconds, spec.audio) == (720, 1280, 6, False)

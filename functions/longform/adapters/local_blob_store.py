@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -11,8 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import PermanentError
-
-_KEY_PART = re.compile(r"^[A-Za-z0-9._-]+$")
+from .blob_keys import key_parts
 
 
 class LocalBlobStore:
@@ -22,10 +20,7 @@ class LocalBlobStore:
     def path(self, key: str) -> Path:
         """The file for ``key``. Keys are relative POSIX paths of plain names: no ``..``,
         no absolute paths, nothing that resolves outside the root."""
-        parts = key.split("/")  # not PurePosixPath: it would quietly normalise "a//b" and "a/./b"
-        if not key or any(p in (".", "..") or not _KEY_PART.match(p) for p in parts):
-            raise PermanentError(f"invalid blob key {key!r}")
-        path = self.root.joinpath(*parts)
+        path = self.root.joinpath(*key_parts(key))
         if not path.resolve().is_relative_to(self.root):  # a symlink inside the root pointing out
             raise PermanentError(f"blob key {key!r} escapes the store")
         return path

@@ -27,6 +27,19 @@ VEO_MODEL = params.StringParam("VEO_MODEL", default="veo-3.1-fast-generate-001",
 STITCH_BACKEND = params.StringParam(
     "STITCH_BACKEND", default="transcoder", description="transcoder, or ffmpeg (PyAV stream copy in the function)"
 )
+VERTEX_LOCATION = params.StringParam("VERTEX_LOCATION", default="us-central1", description="Vertex AI region for Veo")
+VERTEX_BASE_URL = params.StringParam(
+    "VERTEX_BASE_URL", default="", description="Vertex AI endpoint (empty: the region's public endpoint)"
+)
+TRANSCODER_LOCATION = params.StringParam(
+    "TRANSCODER_LOCATION", default="us-central1", description="Transcoder API region"
+)
+TRANSCODER_ENDPOINT = params.StringParam(
+    "TRANSCODER_ENDPOINT", default="", description="Transcoder API endpoint (empty: the public one)"
+)
+SIGNED_URL_HOURS = params.IntParam(
+    "SIGNED_URL_HOURS", default=72, description="lifetime of the final video's signed URL (at most 168)"
+)
 MAX_ACTIVE_JOBS = params.IntParam("MAX_ACTIVE_JOBS", default=3, description="unfinished jobs allowed per user")
 POLL_SECONDS = params.IntParam("POLL_SECONDS", default=10, description="seconds between polls of a Veo operation")
 STITCH_POLL_BUDGET_SECONDS = params.IntParam(
@@ -62,7 +75,12 @@ class CloudSettings:
     local_dir: Path | None
     video_model: str
     veo_model: str
+    vertex_location: str
+    vertex_base_url: str
     stitch_backend: str
+    transcoder_location: str
+    transcoder_endpoint: str
+    signed_url_hours: int
     max_active_jobs: int
     poll_seconds: float
     stitch_poll_budget_seconds: float
@@ -76,7 +94,12 @@ def settings() -> CloudSettings:
         local_dir=Path(LOCAL_DIR.value) if LOCAL_DIR.value else None,
         video_model=VIDEO_MODEL.value,
         veo_model=VEO_MODEL.value,
+        vertex_location=VERTEX_LOCATION.value,
+        vertex_base_url=VERTEX_BASE_URL.value,
         stitch_backend=STITCH_BACKEND.value,
+        transcoder_location=TRANSCODER_LOCATION.value,
+        transcoder_endpoint=TRANSCODER_ENDPOINT.value,
+        signed_url_hours=SIGNED_URL_HOURS.value,
         max_active_jobs=MAX_ACTIVE_JOBS.value,
         poll_seconds=POLL_SECONDS.value,
         stitch_poll_budget_seconds=STITCH_POLL_BUDGET_SECONDS.value,
