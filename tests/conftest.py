@@ -1,10 +1,13 @@
-"""Shared fixtures. Fakes live in tests/fakes.py; real-media helpers in tests/media.py."""
+"""Shared fixtures. Fakes live in tests/fakes.py; real-media helpers in tests/media.py; the Firestore
+emulator in tests/firestore_emulator.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -14,6 +17,9 @@ from longform.local_runner import LocalRunner, RetryPolicy
 from longform.request import validate_request
 from longform.workflow import Pipeline
 from tests.fakes import FakeFrameExtractor, FakeStitcher, FakeVideoModel, InMemoryBlobStore, InMemoryJobStore
+
+if TYPE_CHECKING:
+    from tests.firestore_emulator import FirestoreEmulator
 
 
 @dataclass
@@ -67,3 +73,30 @@ def make_world(tmp_path: Path) -> Callable[..., FakeWorld]:
         return FakeWorld(Database(tmp_path / "longform.db"), **kwargs)  # type: ignore[arg-type]
 
     return make
+
+
+# -- Firestore emulator ---------------------------------------------------------------------------
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A server this machine cannot start: skip locally, but fail under CI, which must run every test."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: tests needing this server must run)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirestoreEmulator]:
+    """One emulator for the session, enforcing firestore.rules; FIRESTORE_EMULATOR_HOST points at it.
+    Tests keep apart with unique ids (or a collection of their own), or call ``reset()``."""
+    from tests.firestore_emulator import EmulatorUnavailable, running_emulator  # imports google.cloud
+
+    try:
+        with (
+            running_emulator(log_dir=tmp_path_factory.mktemp("firestore")) as emulator,
+            pytest.MonkeyPatch.context() as env,
+        ):
+            env.setenv("FIRESTORE_EMULATOR_HOST", emulator.host)
+            yield emulator
+    except EmulatorUnavailable as exc:
+        unavailable(f"Firestore emulator: {exc}")

@@ -1,13 +1,16 @@
-"""One contract for every JobStore: the SQLite store and the in-memory fake (Firestore joins later)."""
+"""One contract for every JobStore: the SQLite store, the in-memory fake and the Firestore store (against
+the emulator, each test in a collection of its own)."""
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from longform.adapters.firestore_job_store import FirestoreJobStore
 from longform.adapters.sqlite import Database
 from longform.adapters.sqlite_job_store import SqliteJobStore
 from longform.errors import IllegalTransition, JobNotFound, LongformError, TooManyActiveJobs
@@ -15,14 +18,23 @@ from longform.job import Job, Status
 from longform.ports import JobStore
 from longform.request import validate_request
 from tests.fakes import InMemoryJobStore
+from tests.firestore_emulator import FirestoreEmulator
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "firestore"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
     if request.param == "sqlite":
         yield SqliteJobStore(Database(tmp_path / "jobs.db"))
+    elif request.param == "firestore":
+        yield from firestore_store(request.getfixturevalue("firestore_emulator"))
     else:
         yield InMemoryJobStore()
+
+
+def firestore_store(emulator: FirestoreEmulator) -> Iterator[FirestoreJobStore]:
+    client = emulator.client()
+    yield FirestoreJobStore(client, collection=f"videoJobs-{uuid.uuid4().hex[:12]}")
+    client.close()
 
 
 def make_job(user: str = "u1", created: str = "2026-11-25T10:00:00.000Z", prompts: int = 2) -> Job:
@@ -83,6 +95,7 @@ def test_concurrent_submits_never_exceed_the_limit(store: JobStore) -> None:
         t.start()
     for t in threads:
         t.join()
+    assert len(created) == 10  # every submit answered: created or refused, no other error
     assert created.count(True) == 3
     assert len(store.list(user_id="busy")) == 3
 
@@ -126,6 +139,14 @@ def test_list_is_newest_first_and_filters_by_user(store: JobStore) -> None:
     assert [j.job_id for j in store.list(limit=1)] == [other.job_id]
 
 
+def test_list_breaks_ties_by_job_id(store: JobStore) -> None:
+    same_time = [make_job_with_id(job_id) for job_id in ("b", "c", "a")]
+    for job in same_time:
+        job.timings["createdAt"] = "2026-11-25T10:00:00.000Z"
+        store.create(job)
+    assert [j.job_id for j in store.list()] == ["a", "b", "c"]
+
+
 def test_concurrent_updates_are_not_lost(store: JobStore) -> None:
     job = make_job(prompts=1)
     store.create(job)
@@ -153,3 +174,27 @@ def test_sqlite_store_is_shared_by_two_store_objects_on_one_file(tmp_path: Path)
     first.create(job)
     second.update(job.job_id, lambda j: j.move_to(Status.GENERATING))
     assert first.get(job.job_id).status is Status.GENERATING
+
+
+@pytest.fixture
+def firestore(firestore_emulator: FirestoreEmulator) -> Iterator[FirestoreJobStore]:
+    yield from firestore_store(firestore_emulator)
+
+
+def test_firestore_store_keeps_each_job_as_its_camel_case_json(firestore: FirestoreJobStore) -> None:
+    job, started = make_job(), "2026-11-25T10:01:00.000Z"
+    firestore.create(job)
+    firestore.update(job.job_id, lambda j: j.move_to(Status.GENERATING, now=started))
+    job.move_to(Status.GENERATING, now=started)
+    document = firestore.jobs.document(job.job_id).get()
+    assert document.id == job.job_id
+    assert document.to_dict() == job.to_json()
+    assert document.to_dict()["timings"] == {"createdAt": "2026-11-25T10:00:00.000Z", "startedAt": started}
+
+
+def test_firestore_store_does_not_rewrite_a_job_the_change_left_as_it_was(firestore: FirestoreJobStore) -> None:
+    job = make_job()
+    firestore.create(job)
+    written = firestore.jobs.document(job.job_id).get().update_time
+    firestore.update(job.job_id, lambda j: j.move_to(Status.QUEUED))  # a replayed step: no change
+    assert firestore.jobs.document(job.job_id).get().update_time == written

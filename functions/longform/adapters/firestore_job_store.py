@@ -1,0 +1,164 @@
+"""Jobs in Cloud Firestore: the cloud JobStore. One document ``videoJobs/{jobId}`` per job,
+holding ``Job.to_json()`` (camelCase, the names the web client reads).
+
+``submit`` is one transaction: the user's unfinished jobs are counted by a query inside it, and no
+precondition could guard a query. ``update`` reads one document and writes it back on condition that
+it is unchanged since the read (an ``update_time`` precondition), retrying when another writer came
+first: the same isolation for a single document, but no lock held between round trips. Transactions
+lock pessimistically, and the emulator breaks read-lock deadlocks only by a 2 s lock timeout (no
+wound-wait): eight threads updating one job in transactions managed 24 updates in 56 s. Both retry
+contention themselves with jittered backoff: the client's transaction retry re-runs at once (so the
+same transactions deadlock again in step) and does not retry a read that lost its lock.
+
+Errors, mapped at this boundary (ports.py: adapters never raise vendor exceptions):
+    Aborted, DeadlineExceeded, InternalServerError, ServiceUnavailable, TooManyRequests (429),
+    RetryError (the client's own retries gave up), contention outlasting ``ATTEMPTS``
+                                                     → TransientError: may pass, retry later
+    every other Google API error (PermissionDenied, InvalidArgument, Unauthenticated,
+    FailedPrecondition such as a missing index…)   → PermanentError: a deploy or configuration fault
+An exception raised by ``update``'s ``change`` reaches the caller unchanged, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from ..errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
+from ..job import Job, Status
+
+ATTEMPTS = 30  # tries at a contended update or submit before giving up with TransientError
+_UNFINISHED = [status.value for status in Status if not status.is_final]
+_TRANSIENT = (
+    gexc.Aborted,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.ServiceUnavailable,
+    gexc.TooManyRequests,
+    gexc.RetryError,
+)
+# A conditional write that lost to another writer (Aborted: it met a transaction's lock): read again.
+_CONFLICTS = (gexc.FailedPrecondition, gexc.Aborted)
+
+
+class FirestoreJobStore:
+    def __init__(self, client: firestore.Client, collection: str = "videoJobs") -> None:
+        self.client = client
+        self.jobs = client.collection(collection)
+
+    def create(self, job: Job) -> None:
+        with _mapped_errors():
+            try:
+                self.jobs.document(job.job_id).create(job.to_json())
+            except gexc.AlreadyExists:
+                raise LongformError(f"job {job.job_id!r} already exists") from None
+
+    def submit(self, job: Job, max_active: int | None = None) -> tuple[Job, bool]:
+        ref = self.jobs.document(job.job_id)
+
+        @firestore.transactional
+        def submit_once(transaction: firestore.Transaction) -> tuple[Job, bool]:
+            existing = ref.get(transaction=transaction)
+            if existing.exists:
+                return _job(existing), False
+            if max_active is not None and self._count_unfinished(job.user_id, max_active, transaction) >= max_active:
+                raise TooManyActiveJobs(job.user_id, max_active)
+            transaction.create(ref, job.to_json())
+            return job, True
+
+        for attempt in range(ATTEMPTS):
+            with _mapped_errors():
+                try:
+                    outcome: tuple[Job, bool] = submit_once(self.client.transaction(max_attempts=1))
+                    return outcome
+                except (gexc.Aborted, ValueError) as exc:
+                    if not _lost_a_lock(exc):
+                        raise
+            _backoff(attempt)
+        raise TransientError(f"submitting job {job.job_id}: still contended after {ATTEMPTS} attempts")
+
+    def get(self, job_id: str) -> Job:
+        with _mapped_errors():
+            return _job(self.jobs.document(job_id).get())
+
+    def update(self, job_id: str, change: Callable[[Job], None]) -> Job:
+        ref = self.jobs.document(job_id)
+        for attempt in range(ATTEMPTS):
+            with _mapped_errors():
+                snapshot = ref.get()
+            job = _job(snapshot)
+            before = job.to_json()
+            change(job)  # may raise: nothing is written and the exception reaches the caller as is
+            after = job.to_json()
+            if after == before:
+                return job  # no write: every write re-fires the functions' document triggers
+            unchanged = self.client.write_option(last_update_time=snapshot.update_time)
+            if _committed(partial(ref.update, after, option=unchanged)):
+                return job
+            _backoff(attempt)
+        raise TransientError(f"updating job {job_id}: still contended after {ATTEMPTS} attempts")
+
+    def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:
+        # Ties broken by the jobId field (equal to the document id), as the SQLite store does;
+        # ordering by __name__ instead would make the index depend on Firestore's implicit order.
+        query = (
+            self.jobs.order_by("timings.createdAt", direction=firestore.Query.DESCENDING).order_by("jobId").limit(limit)
+        )
+        if user_id is not None:
+            query = query.where(filter=firestore.FieldFilter("userId", "==", user_id))
+        with _mapped_errors():
+            return [_job(snapshot) for snapshot in query.stream()]
+
+    def _count_unfinished(self, user_id: str, up_to: int, transaction: firestore.Transaction) -> int:
+        query = (
+            self.jobs.where(filter=firestore.FieldFilter("userId", "==", user_id))
+            .where(filter=firestore.FieldFilter("status", "in", _UNFINISHED))
+            .limit(up_to)
+            .select(["status"])
+        )
+        return sum(1 for _ in query.stream(transaction=transaction))
+
+
+def _job(snapshot: firestore.DocumentSnapshot[Any]) -> Job:
+    data: dict[str, Any] | None = snapshot.to_dict()
+    if data is None:
+        raise JobNotFound(snapshot.id)
+    return Job.from_json(data)
+
+
+def _committed(write: Callable[[], object]) -> bool:
+    """Run a conditional write; False if another writer came first."""
+    with _mapped_errors():
+        try:
+            write()
+        except _CONFLICTS:
+            return False
+    return True
+
+
+def _lost_a_lock(exc: Exception) -> bool:
+    """Contention: a read that timed out on a lock, or an aborted commit (the client wraps that in a
+    ValueError once its attempts are spent)."""
+    return isinstance(exc, gexc.Aborted) or (isinstance(exc, ValueError) and isinstance(exc.__cause__, gexc.Aborted))
+
+
+def _backoff(attempt: int) -> None:
+    # Full jitter, so the writers that just lost do not collide again in step.
+    time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+
+
+@contextmanager
+def _mapped_errors() -> Iterator[None]:
+    try:
+        yield
+    except _TRANSIENT as exc:
+        raise TransientError(f"Firestore: {exc}") from exc
+    except gexc.GoogleAPIError as exc:
+        raise PermanentError(f"Firestore: {exc}") from exc

@@ -1,0 +1,227 @@
+"""The callables over HTTP, served by functions-framework from functions/main.py (the serving
+path of production and of the Functions emulator), against the real Firestore emulator and a
+stand-in for Inngest's Event API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.fake_inngest import FakeInngestEventApi
+from tests.servers import ROOT, ServerProcess, free_port, http_ready
+from tests.tokens import emulator_id_token
+
+MAX_ACTIVE = 2
+REQUESTED = "video/long_form.requested"
+CANCELLED = "video/long_form.cancelled"
+
+
+@pytest.fixture(scope="module")
+def inngest_events() -> Iterator[FakeInngestEventApi]:
+    with FakeInngestEventApi() as api:
+        yield api
+
+
+@pytest.fixture(autouse=True)
+def _events_ok(inngest_events: FakeInngestEventApi) -> None:
+    inngest_events.fail_status = None
+
+
+def serve(target: str, firestore: Any, events: FakeInngestEventApi, log_dir: Any) -> ServerProcess:
+    port = free_port()
+    return ServerProcess(
+        target,
+        [sys.executable, "-m", "functions_framework", "--target", target, "--source", "main.py", "--port", str(port),
+         "--host", "127.0.0.1"],
+        port,
+        ready=http_ready(f"http://127.0.0.1:{port}/"),
+        cwd=ROOT / "functions",
+        env={
+            "FIRESTORE_EMULATOR_HOST": firestore.host,
+            "GCLOUD_PROJECT": firestore.project,
+            "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9",  # verify ID tokens the emulator's way
+            "INNGEST_DEV": events.url,  # the SDK sends events to the dev server's Event API
+            "MAX_ACTIVE_JOBS": str(MAX_ACTIVE),
+            "PYTHONPATH": str(ROOT / "functions"),
+        },
+        log_dir=log_dir,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def functions(
+    firestore_emulator: Any, inngest_events: FakeInngestEventApi, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    logs = tmp_path_factory.mktemp("functions-logs")
+    servers = [
+        serve(t, firestore_emulator, inngest_events, logs)
+        for t in ("trigger_long_form_video_job", "cancel_long_form_video_job")
+    ]
+    for server in servers:
+        server.start()
+    try:
+        yield {s.name: f"http://127.0.0.1:{s.port}/" for s in servers}
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def call(url: str, data: Any, token: str | None = None) -> tuple[int, dict[str, Any]]:
+    """The callable protocol: {"data": …} in, {"result": …} or {"error": …} out."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, json.dumps({"data": data}).encode(), headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+class User:
+    def __init__(self, project: str) -> None:
+        self.uid = f"user-{uuid.uuid4().hex[:12]}"
+        self.token = emulator_id_token(self.uid, project)
+
+
+@pytest.fixture
+def user(firestore_emulator: Any) -> User:
+    return User(firestore_emulator.project)
+
+
+def jobs_of(firestore: Any, uid: str) -> list[dict[str, Any]]:
+    from google.cloud.firestore_v1 import FieldFilter
+
+    docs = firestore.client().collection("videoJobs").where(filter=FieldFilter("userId", "==", uid)).stream()
+    return [d.to_dict() for d in docs]
+
+
+def test_a_call_without_auth_is_unauthenticated_and_writes_nothing(
+    functions: dict[str, str], inngest_events: FakeInngestEventApi
+) -> None:
+    sent = len(inngest_events.events)
+    status, body = call(functions["trigger_long_form_video_job"], {"prompts": ["a scene"]})
+    assert status == 401 and body["error"]["status"] == "UNAUTHENTICATED"
+    assert len(inngest_events.events) == sent
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({}, "prompts"),
+        ("just a string", "request"),
+        ({"prompts": []}, "prompts"),
+        ({"prompts": ["ok", "   "]}, "prompts[1]"),
+        ({"prompts": ["x" * 2001]}, "prompts[0]"),
+        ({"prompts": ["ok"], "segmentSeconds": 5}, "segmentSeconds"),
+        ({"prompts": ["ok"], "segmentSeconds": 4}, "segmentSeconds"),  # Veo 3 makes it; the Transcoder cannot join it
+        ({"prompts": ["ok"], "aspectRatio": "1:1"}, "aspectRatio"),
+        ({"prompts": ["ok"], "seed": True}, "seed"),
+        ({"prompts": ["ok"], "chain": "yes"}, "chain"),
+        ({"prompts": ["ok"], "requestId": "no spaces allowed"}, "requestId"),
+        ({"prompts": ["ok"], "colour": "red"}, "colour"),
+    ],
+)
+def test_an_invalid_request_is_invalid_argument_naming_the_field_and_writes_nothing(
+    functions: dict[str, str], firestore_emulator: Any, inngest_events: FakeInngestEventApi, user: User,
+    data: Any, field: str,
+) -> None:  # fmt: skip
+    sent = len(inngest_events.events)
+    status, body = call(functions["trigger_long_form_video_job"], data, user.token)
+    assert status == 400
+    error = body["error"]
+    assert error["status"] == "INVALID_ARGUMENT"
+    assert error["message"].startswith(f"{field}: ")
+    assert error["details"]["field"] == field and error["details"]["rule"]
+    assert jobs_of(firestore_emulator, user.uid) == []
+    assert len(inngest_events.events) == sent
+
+
+def test_a_valid_request_queues_the_job_and_sends_exactly_one_event(
+    functions: dict[str, str], firestore_emulator: Any, inngest_events: FakeInngestEventApi, user: User
+) -> None:
+    status, body = call(
+        functions["trigger_long_form_video_job"], {"prompts": ["dawn", "dusk"], "segmentSeconds": 6}, user.token
+    )
+    assert status == 200, body
+    job_id = body["result"]["jobId"]
+    assert body["result"]["status"] == "queued"
+
+    doc = firestore_emulator.client().collection("videoJobs").document(job_id).get().to_dict()
+    assert doc["status"] == "queued" and doc["progress"] == 0
+    assert doc["userId"] == user.uid and doc["jobId"] == job_id
+    assert doc["request"]["prompts"] == ["dawn", "dusk"] and doc["request"]["segmentSeconds"] == 6
+    assert [s["prompt"] for s in doc["segments"]] == ["dawn", "dusk"]
+    assert doc["timings"]["createdAt"]
+    events = [e for e in inngest_events.named(REQUESTED) if e["data"]["jobId"] == job_id]
+    assert len(events) == 1
+    assert events[0]["id"] == job_id and events[0]["data"] == {"jobId": job_id, "userId": user.uid}
+
+
+def test_the_same_request_id_twice_gives_the_same_job_and_one_event(
+    functions: dict[str, str], firestore_emulator: Any, inngest_events: FakeInngestEventApi, user: User
+) -> None:
+    request = {"prompts": ["one scene"], "requestId": f"req-{uuid.uuid4().hex}"}
+    first = call(functions["trigger_long_form_video_job"], request, user.token)
+    second = call(functions["trigger_long_form_video_job"], request, user.token)
+    assert first[0] == second[0] == 200
+    assert first[1]["result"]["jobId"] == second[1]["result"]["jobId"]
+    job_id = first[1]["result"]["jobId"]
+    assert len([e for e in inngest_events.named(REQUESTED) if e["data"]["jobId"] == job_id]) == 1
+    assert len(jobs_of(firestore_emulator, user.uid)) == 1
+
+
+def test_a_user_over_the_active_job_limit_is_resource_exhausted(
+    functions: dict[str, str], firestore_emulator: Any, user: User
+) -> None:
+    for n in range(MAX_ACTIVE):
+        assert call(functions["trigger_long_form_video_job"], {"prompts": [f"scene {n}"]}, user.token)[0] == 200
+    status, body = call(functions["trigger_long_form_video_job"], {"prompts": ["one too many"]}, user.token)
+    assert status == 429 and body["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert len(jobs_of(firestore_emulator, user.uid)) == MAX_ACTIVE
+
+
+def test_when_the_event_cannot_be_sent_no_job_is_left_queued(
+    functions: dict[str, str], firestore_emulator: Any, inngest_events: FakeInngestEventApi, user: User
+) -> None:
+    inngest_events.fail_status = 503
+    status, body = call(functions["trigger_long_form_video_job"], {"prompts": ["a scene"]}, user.token)
+    assert status == 503 and body["error"]["status"] == "UNAVAILABLE"
+    (job,) = jobs_of(firestore_emulator, user.uid)
+    assert job["status"] == "failed"
+    assert job["error"].startswith("could not queue the job") and job["errorStep"] == "enqueue"
+
+
+def test_the_owner_cancels_a_job_and_a_cancel_event_is_sent(
+    functions: dict[str, str], firestore_emulator: Any, inngest_events: FakeInngestEventApi, user: User
+) -> None:
+    job_id = call(functions["trigger_long_form_video_job"], {"prompts": ["a scene"]}, user.token)[1]["result"]["jobId"]
+    status, body = call(functions["cancel_long_form_video_job"], {"jobId": job_id}, user.token)
+    assert status == 200 and body["result"] == {"jobId": job_id, "status": "cancelled"}
+    doc = firestore_emulator.client().collection("videoJobs").document(job_id).get().to_dict()
+    assert doc["status"] == "cancelled" and doc["timings"]["cancelledAt"]
+    assert [e["data"] for e in inngest_events.named(CANCELLED) if e["data"]["jobId"] == job_id] == [
+        {"jobId": job_id, "userId": user.uid}
+    ]
+
+
+def test_only_the_owner_may_cancel_and_unknown_jobs_are_not_found(
+    functions: dict[str, str], firestore_emulator: Any, user: User
+) -> None:
+    job_id = call(functions["trigger_long_form_video_job"], {"prompts": ["a scene"]}, user.token)[1]["result"]["jobId"]
+    stranger = User(firestore_emulator.project)
+    status, body = call(functions["cancel_long_form_video_job"], {"jobId": job_id}, stranger.token)
+    assert status == 403 and body["error"]["status"] == "PERMISSION_DENIED"
+    status, body = call(functions["cancel_long_form_video_job"], {"jobId": "no-such-job"}, user.token)
+    assert status == 404 and body["error"]["status"] == "NOT_FOUND"
+    status, body = call(functions["cancel_long_form_video_job"], {"jobId": job_id})
+    assert status == 401
+    assert firestore_emulator.client().collection("videoJobs").document(job_id).get().to_dict()["status"] == "queued"

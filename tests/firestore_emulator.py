@@ -1,0 +1,110 @@
+"""The Cloud Firestore emulator of the Google Cloud CLI, run by the tests as one java process
+(see /work/shared/EMULATORS.md): started directly rather than through ``gcloud emulators``, whose
+wrapper leaves the java child running when stopped."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from google.cloud import firestore
+
+from tests.servers import ROOT, ServerProcess, free_port, http_ready
+
+PROJECT = "demo-longform-test"  # the demo- prefix: never a real project, no credentials
+RULES = ROOT / "firestore.rules"
+_JAR = "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
+_MAIN = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
+
+
+class EmulatorUnavailable(Exception):
+    """This machine cannot run the emulator; the message says why."""
+
+
+def emulator_jar() -> Path:
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        raise EmulatorUnavailable("the Google Cloud CLI (gcloud) is not installed")
+    sdk_root = subprocess.run(
+        [gcloud, "info", "--format=value(installation.sdk_root)"], capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+    jar = Path(sdk_root) / _JAR
+    if not sdk_root or not jar.is_file():
+        raise EmulatorUnavailable(
+            f"no Firestore emulator at {jar} (gcloud components install cloud-firestore-emulator)"
+        )
+    return jar
+
+
+def java() -> str:
+    path = shutil.which("java")
+    if path is None:
+        raise EmulatorUnavailable("java is not on PATH (the Firestore emulator runs on Java 17)")
+    return path
+
+
+@dataclass(frozen=True)
+class FirestoreEmulator:
+    host: str  # 127.0.0.1:PORT, the value of FIRESTORE_EMULATOR_HOST
+    port: int
+    project: str
+    startup_seconds: float
+
+    @property
+    def documents_url(self) -> str:
+        """The REST root of the documents, for requests evaluated against the security rules."""
+        return f"http://{self.host}/v1/projects/{self.project}/databases/(default)/documents"
+
+    def client(self) -> firestore.Client:
+        """A client with admin rights (the emulator grants ``Bearer owner`` every access). It reads
+        FIRESTORE_EMULATOR_HOST when built, so set it here, whatever a test did to the environment."""
+        with mock.patch.dict(os.environ, {"FIRESTORE_EMULATOR_HOST": self.host}):
+            return firestore.Client(project=self.project)
+
+    def reset(self) -> None:
+        """Delete every document of the project."""
+        url = f"http://{self.host}/emulator/v1/projects/{self.project}/databases/(default)/documents"
+        urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10).close()
+
+
+@contextmanager
+def running_emulator(rules: Path = RULES, log_dir: Path | None = None) -> Iterator[FirestoreEmulator]:
+    """Start the emulator on a free port, enforcing ``rules`` on requests that are not the owner's."""
+    argv = [java(), "-Duser.language=en", "-cp", str(emulator_jar()), _MAIN, "start"]
+    port = free_port()
+    argv += ["--host=127.0.0.1", f"--port={port}", f"--rules={rules}"]
+    started = time.monotonic()
+    ready = http_ready(f"http://127.0.0.1:{port}/")
+    with ServerProcess("firestore-emulator", argv, port, ready=ready, log_dir=log_dir):
+        yield FirestoreEmulator(f"127.0.0.1:{port}", port, PROJECT, time.monotonic() - started)
+
+
+def unsigned_id_token(uid: str, project: str = PROJECT) -> str:
+    """A Firebase ID token without a signature: the emulator evaluates the rules as this user."""
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    claims = {
+        "iss": f"https://securetoken.google.com/{project}",
+        "aud": project,
+        "sub": uid,
+        "user_id": uid,
+        "iat": now,
+        "exp": now + 3600,
+        "auth_time": now,
+        "firebase": {"sign_in_provider": "password", "identities": {}},
+    }
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
