@@ -1,0 +1,97 @@
+"""The workflow through the cloud adapters, each against a local server that speaks its API:
+Veo (google-genai, vertexai=True) against the Vertex stand-in, which makes real MP4s with the
+preview renderer and writes them into the Cloud Storage emulator; the jobs in the Firestore
+emulator; the in-function PyAV stitch backend. The final video is downloaded and decoded."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.oauth2.credentials import Credentials
+
+from longform.adapters.firestore_job_store import FirestoreJobStore
+from longform.adapters.gcs_blob_store import GcsBlobStore
+from longform.adapters.preview_video_model import render_preview
+from longform.adapters.pyav_frames import PyavFrameExtractor
+from longform.adapters.pyav_stitcher import PyavStitcher
+from longform.adapters.sqlite import Database
+from longform.adapters.veo_video_model import VeoVideoModel, veo_client
+from longform.job import Job, SegmentStatus, Status
+from longform.local_runner import LocalRunner, RetryPolicy
+from longform.ports import final_key, frame_key
+from longform.request import FRAME_SIZES, validate_request
+from longform.workflow import Pipeline
+from tests.fake_vertex import PREDICT, FakeVertex
+from tests.media import probe
+
+FPS = 24
+MODEL = "veo-3.1-fast-generate-001"
+
+
+def veo_renders_into(gcs: GcsBlobStore) -> Any:
+    """What Veo does with a request: a video of the asked length and size at the asked URI,
+    starting from the given first frame."""
+
+    def make(request: dict[str, Any], output_uri: str) -> None:
+        instance, params = request["instances"][0], request["parameters"]
+        width, height = FRAME_SIZES[(params["aspectRatio"], params.get("resolution", "720p"))]
+        with tempfile.TemporaryDirectory() as tmp:
+            first = None
+            if "image" in instance:
+                first = Path(tmp) / "first.png"
+                with gcs.local_path(gcs.key_of(instance["image"]["gcsUri"])) as png:
+                    first.write_bytes(png.read_bytes())
+            out = Path(tmp) / "sample_0.mp4"
+            render_preview(
+                out,
+                prompt=instance["prompt"],
+                seconds=params["durationSeconds"],
+                width=width,
+                height=height,
+                generate_audio=params.get("generateAudio", False),
+                seed=params.get("seed"),
+                first_frame=first,
+            )
+            gcs.upload(gcs.key_of(output_uri), out)
+
+    return make
+
+
+@pytest.mark.slow
+def test_a_chained_job_through_veo_cloud_storage_and_firestore_ends_in_a_real_video(
+    storage_emulator: Any, firestore_emulator: Any, tmp_path: Path
+) -> None:
+    bucket = storage_emulator.bucket("longform")
+    gcs = GcsBlobStore(storage_emulator.client(), bucket)
+    jobs = FirestoreJobStore(firestore_emulator.client(), "videoJobs")
+    prompts = ["A lighthouse at dawn", "The keeper climbs the stairs", "The lamp turns over the sea"]
+
+    with FakeVertex(on_generate=veo_renders_into(gcs)) as vertex:
+        client = veo_client("demo-longform", "us-central1", vertex.url, credentials=Credentials(token="local"))
+        pipeline = Pipeline(
+            jobs, gcs, VeoVideoModel(client, MODEL, bucket), PyavFrameExtractor(gcs), PyavStitcher(gcs), poll_seconds=0
+        )
+        runner = LocalRunner(pipeline, Database(tmp_path / "steps.db"), RetryPolicy(3, 0.01))
+        job = Job.new(validate_request({"prompts": prompts, "segmentSeconds": 4}), "cloud-user")
+        jobs.create(job)
+        done = runner.run(job.job_id)
+        bodies = vertex.bodies(PREDICT)
+
+    assert done.status is Status.COMPLETED, done.error
+    assert done.progress == 100
+    assert done.video_uri == f"gs://{bucket}/{final_key(job.job_id)}"
+    assert [s.status for s in done.segments] == [SegmentStatus.COMPLETED] * 3
+    assert all(s.uri and s.uri.startswith(f"gs://{bucket}/jobs/{job.job_id}/segments/") for s in done.segments)
+    # chained: scenes 2 and 3 were asked to start from the previous scene's last frame
+    images = [body["instances"][0].get("image", {}).get("gcsUri") for body in bodies]
+    assert images == [None, *(f"gs://{bucket}/{frame_key(job.job_id, i)}" for i in range(2))]
+
+    with gcs.local_path(final_key(job.job_id)) as video:
+        info = probe(video)
+    assert abs(info.frames - 3 * 4 * FPS) <= 2
+    assert abs(info.duration - 12) <= 3 / FPS
+    assert (info.width, info.height) == (1280, 720) and info.has_audio
+    assert jobs.get(job.job_id) == done  # what the web client reads
