@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from longform.errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
@@ -60,8 +61,9 @@ class InMemoryJobStore:
 
 
 class InMemoryBlobStore:
-    def __init__(self) -> None:
+    def __init__(self, can_sign: bool = True) -> None:
         self.blobs: dict[str, bytes] = {}
+        self.can_sign = can_sign
 
     def uri(self, key: str) -> str:
         return f"mem://{key}"
@@ -86,6 +88,9 @@ class InMemoryBlobStore:
 
     def delete(self, key: str) -> None:
         self.blobs.pop(key, None)
+
+    def signed_url(self, key: str, expires: timedelta) -> str | None:
+        return f"https://signed.example/{key}?expires={int(expires.total_seconds())}" if self.can_sign else None
 
 
 class FakeVideoModel:

@@ -80,7 +80,14 @@ class FirestoreEmulator:
 
 @contextmanager
 def running_emulator(rules: Path = RULES, log_dir: Path | None = None) -> Iterator[FirestoreEmulator]:
-    """Start the emulator on a free port, enforcing ``rules`` on requests that are not the owner's."""
+    """Start the emulator on a free port, enforcing ``rules`` on requests that are not the owner's.
+    Under ``firebase emulators:exec`` (FIRESTORE_EMULATOR_HOST already set) use that one instead."""
+    running = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    if running:
+        host, port = running.rsplit(":", 1)
+        project = os.environ.get("GCLOUD_PROJECT") or PROJECT
+        yield FirestoreEmulator(f"{host}:{port}", int(port), project, 0.0)
+        return
     argv = [java(), "-Duser.language=en", "-cp", str(emulator_jar()), _MAIN, "start"]
     port = free_port()
     argv += ["--host=127.0.0.1", f"--port={port}", f"--rules={rules}"]

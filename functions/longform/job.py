@@ -81,6 +81,7 @@ class Job(_Record):
     segments: list[Segment]
     timings: dict[str, str]
     video_uri: str | None = None
+    video_url: str | None = None  # a signed https URL for players, when the store can make one
     error: str | None = None
     error_step: str | None = None
     # The running concatenation (a Transcoder job name, say) and the poller's bookkeeping.
@@ -202,8 +203,9 @@ class Job(_Record):
         self.fail(reason, step, now)
         self.stitch_error = reason
 
-    def complete(self, video_uri: str, now: str | None = None) -> None:
+    def complete(self, video_uri: str, video_url: str | None = None, now: str | None = None) -> None:
         self.video_uri = video_uri
+        self.video_url = video_url
         self.move_to(Status.COMPLETED, now)
 
     def fail(self, reason: str, step: str | None = None, now: str | None = None) -> None:

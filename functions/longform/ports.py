@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -51,6 +52,10 @@ class BlobStore(Protocol):
         """A local file with the blob's bytes for the duration of the ``with`` block."""
 
     def delete(self, key: str) -> None: ...
+
+    def signed_url(self, key: str, expires: timedelta) -> str | None:
+        """A URL anyone holding it may GET until ``expires`` has passed, or None when this store
+        cannot make one (a local folder; credentials that cannot sign — the reason is logged)."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -43,6 +44,7 @@ class Pipeline:
     model: VideoModel
     frames: FrameExtractor
     stitcher: Stitcher
+    signed_url_hours: int = 72  # how long the final video's signed URL lives (at most 7 days)
     poll_seconds: float = 10.0  # the first wait between polls; it grows by half each time
     max_poll_seconds: float = 60.0
     max_polls: int = 60
@@ -197,11 +199,11 @@ def _poll_stitch(p: Pipeline, job_id: str, name: str) -> bool:
     result = p.stitcher.poll(name)
     if not result.done or result.key is None:
         return False
-    uri = p.blobs.uri(result.key)
+    uri, url = p.blobs.uri(result.key), p.blobs.signed_url(result.key, timedelta(hours=p.signed_url_hours))
 
     def complete(job: Job) -> None:
         if job.status is not Status.COMPLETED:  # a replayed step after the write went through
-            job.complete(uri)
+            job.complete(uri, url)
 
     p.jobs.update(job_id, _alive(complete))
     return True

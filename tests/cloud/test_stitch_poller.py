@@ -81,6 +81,7 @@ def test_a_running_stitch_that_succeeds_completes_the_job(jobs: FirestoreJobStor
 
     job = jobs.get(job_id)
     assert (job.status, job.progress, job.video_uri) == (Status.COMPLETED, 100, f"mem://{final_key(job_id)}")
+    assert job.video_url == f"https://signed.example/{final_key(job_id)}?expires={72 * 3600}"
     assert stitcher.polls == 3 and sleeps == [2.0, 4.0]  # backoff between polls
     assert job.stitch_lease_until is None
 

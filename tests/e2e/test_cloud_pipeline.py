@@ -62,7 +62,7 @@ def veo_renders_into(gcs: GcsBlobStore) -> Any:
 
 @pytest.mark.slow
 def test_a_chained_job_through_veo_cloud_storage_and_firestore_ends_in_a_real_video(
-    storage_emulator: Any, firestore_emulator: Any, tmp_path: Path
+    storage_emulator: Any, firestore_emulator: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     bucket = storage_emulator.bucket("longform")
     gcs = GcsBlobStore(storage_emulator.client(), bucket)
@@ -95,3 +95,6 @@ def test_a_chained_job_through_veo_cloud_storage_and_firestore_ends_in_a_real_vi
     assert abs(info.duration - 12) <= 3 / FPS
     assert (info.width, info.height) == (1280, 720) and info.has_audio
     assert jobs.get(job.job_id) == done  # what the web client reads
+    # the emulator's anonymous client cannot sign: the job keeps its gs:// URI, and says why in the log
+    assert done.video_url is None
+    assert "cannot sign" in caplog.text or "signed URL" in caplog.text

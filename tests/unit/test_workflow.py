@@ -240,3 +240,15 @@ def test_the_stitcher_is_told_the_size_length_and_audio_of_the_segments(world: F
     assert (spec.job_id, spec.user_id, spec.output_key) == (job_id, "user-1", final_key(job_id))
     assert spec.segment_keys == (segment_key(job_id, 0), segment_key(job_id, 1))
     assert (spec.width, spec.height, spec.segment_seconds, spec.audio) == (720, 1280, 6, False)
+
+
+def test_a_completed_job_gets_a_signed_url_when_the_store_can_sign(world: FakeWorld) -> None:
+    job = world.runner().run(world.submit(1))
+    assert job.video_url == f"https://signed.example/{final_key(job.job_id)}?expires={72 * 3600}"
+
+
+def test_without_signing_the_job_keeps_only_its_storage_uri(make_world: Callable[..., FakeWorld]) -> None:
+    world = make_world(blobs=InMemoryBlobStore(can_sign=False))
+    job = world.runner().run(world.submit(1))
+    assert job.status is Status.COMPLETED
+    assert (job.video_uri, job.video_url) == (f"mem://{final_key(job.job_id)}", None)

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from ..errors import PermanentError
@@ -50,6 +51,9 @@ class LocalBlobStore:
         if not path.is_file():
             raise PermanentError(f"no blob {key!r}")
         yield path
+
+    def signed_url(self, key: str, expires: timedelta) -> str | None:
+        return None  # a local file has no URL to share; its file:// URI is the job's videoUri
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

@@ -69,6 +69,7 @@ def _pipeline() -> Pipeline:
         model=_video_model(settings, blobs),
         frames=PyavFrameExtractor(blobs),
         stitcher=_stitcher(settings, blobs),
+        signed_url_hours=settings.signed_url_hours,
         poll_seconds=settings.poll_seconds,
     )
 

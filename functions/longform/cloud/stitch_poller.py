@@ -85,8 +85,10 @@ def poll_stitch(
                 log.warning("stitch poll failed, will retry: %s", exc)
             else:
                 if result.done and result.key is not None:
-                    uri = runtime.blobs().uri(result.key)
-                    jobs.update(job_id, partial(_end, finish=partial(Job.complete, video_uri=uri)))
+                    blobs = runtime.blobs()
+                    uri = blobs.uri(result.key)
+                    url = blobs.signed_url(result.key, timedelta(hours=params.settings().signed_url_hours))
+                    jobs.update(job_id, partial(_end, finish=partial(Job.complete, video_uri=uri, video_url=url)))
                     log.info("stitch done: %s", uri)
                     return
             if clock() + delay > deadline:
