@@ -36,6 +36,7 @@ from google.cloud.video.transcoder_v1.types import (
 
 from ..errors import PermanentError, TransientError
 from ..ports import StitchJob, StitchSpec
+from .google_auth_errors import credentials_error
 
 MIN_INPUT_SECONDS = 5  # the Transcoder's shortest input
 FRAME_RATE = 24  # Veo's output rate; the re-encode keeps it
@@ -173,9 +174,7 @@ def _call(method: Callable[..., Job], **kwargs: Any) -> Job:
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise TransientError(f"Transcoder unreachable: {exc}") from exc
     except auth_exceptions.GoogleAuthError as exc:  # fetching a token (the metadata server, say)
-        if isinstance(exc, auth_exceptions.TransportError) or exc.retryable:
-            raise TransientError(f"Transcoder credentials unavailable: {exc}") from exc
-        raise PermanentError(f"Transcoder credentials refused: {exc}") from exc
+        raise credentials_error("Transcoder", exc) from exc
 
 
 def _retry_after(exc: api_exceptions.GoogleAPICallError) -> float | None:

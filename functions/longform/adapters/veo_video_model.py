@@ -28,6 +28,7 @@ from google.genai import types
 
 from ..errors import PermanentError, TransientError
 from ..ports import Operation, SegmentSpec
+from .google_auth_errors import credentials_error
 
 # Veo 2 has neither audio nor a resolution choice (720p only): it gets neither parameter.
 _NO_AUDIO_OR_RESOLUTION = ("veo-2",)
@@ -156,9 +157,7 @@ def _mapped_errors(doing: str) -> Iterator[None]:
     except _transport_errors() as exc:
         raise TransientError(f"could not {doing}: {type(exc).__name__}: {exc}") from exc
     except auth_exceptions.GoogleAuthError as exc:  # fetching a token (the metadata server, say)
-        if isinstance(exc, auth_exceptions.TransportError) or exc.retryable:
-            raise TransientError(f"could not {doing}: credentials unavailable: {exc}") from exc
-        raise PermanentError(f"could not {doing}: credentials refused: {exc}") from exc
+        raise credentials_error(f"could not {doing}", exc) from exc
 
 
 def _retry_after(exc: genai_errors.APIError) -> float | None:
