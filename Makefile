@@ -6,7 +6,7 @@ VENV := functions/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-unit test-integration test-e2e check bench clean
+.PHONY: setup demo serve web browser test test-unit test-integration test-e2e test-browser check bench clean
 
 setup: $(STAMP)
 
@@ -19,7 +19,25 @@ $(STAMP): functions/requirements.txt requirements-dev.txt pyproject.toml
 demo: $(STAMP)
 	$(PY) -m longform generate --prompts-file demo/scenes.txt --out out/demo.mp4
 
-test: $(STAMP)
+# The web page on http://127.0.0.1:8765/ against the embedded pipeline (local mode: no npm needed).
+serve: $(STAMP)
+	$(VENV)/bin/longform serve $(if $(PORT),--port $(PORT))
+
+# Firebase mode only: the pinned SDK's browser modules, copied where index.html's import map looks.
+FIREBASE_MODULES := app auth firestore functions
+web: web/vendor/firebase/.copied
+
+web/vendor/firebase/.copied: web/package.json web/package-lock.json
+	cd web && npm ci --silent --no-audit --no-fund
+	mkdir -p web/vendor/firebase
+	cp $(foreach m,$(FIREBASE_MODULES),web/node_modules/firebase/firebase-$(m).js) web/vendor/firebase/
+	@touch $@
+
+# Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
+browser:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+test: $(STAMP) browser
 	$(PY) -m pytest
 
 test-unit: $(STAMP)
@@ -30,6 +48,9 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
+
+test-browser: $(STAMP) browser
+	$(PY) -m pytest tests/browser
 
 check: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,4 +1,4 @@
-"""``longform``: generate, watch, list and resume jobs on the embedded pipeline.
+"""``longform``: generate, watch, list and resume jobs on the embedded pipeline, or serve the web page.
 
 Exit codes: 0 the job completed; 1 it failed or was cancelled (the reason is printed);
 2 invalid input (the message names the field; no job, no files).
@@ -104,6 +104,22 @@ def _list(args: argparse.Namespace, console: Console) -> int:
             job.segments[0].prompt[:40],
         )
     console.print(table)
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace, console: Console) -> int:
+    from . import local_server  # Flask and the server only for this command
+
+    settings = _settings(args)
+
+    def ready(url: str) -> None:
+        console.print(f"Longform on {url} (jobs in {settings.data_dir}; Ctrl-C stops)", soft_wrap=True)
+
+    try:
+        local_server.serve(settings, port=args.port, on_ready=ready)
+    except OSError as exc:  # cannot bind (werkzeug itself reports a port in use, and exits 1)
+        console.print(f"[red]cannot listen on 127.0.0.1:{args.port}[/red]: {exc.strerror or exc}")
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -280,4 +296,18 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("job_id", metavar="JOB_ID")
     resume.add_argument("--out", type=Path, metavar="FILE", help="copy the video here (default: under the data dir)")
     resume.set_defaults(command=_resume)
+
+    serve = sub.add_parser("serve", help="serve the web page on 127.0.0.1 against the embedded pipeline")
+    serve.add_argument(
+        "--data-dir", type=Path, help="where jobs and files live (env LONGFORM_DATA_DIR, default ./.longform)"
+    )
+    serve.add_argument("--port", type=_port, default=8765, metavar="N", help="port on 127.0.0.1 (default 8765)")
+    serve.set_defaults(command=_serve, json=False)
     return parser
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("must be 0–65535")
+    return port

@@ -7,6 +7,7 @@ from any status that is not final. Final statuses never change. Progress never g
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -55,6 +56,11 @@ def utc_now() -> str:
 
 def new_job_id() -> str:
     return uuid.uuid4().hex
+
+
+def idempotent_job_id(user_id: str, request_id: str) -> str:
+    """The job id for a user's ``requestId``: the same call made twice gets the same job."""
+    return hashlib.sha256(f"{user_id}\n{request_id}".encode()).hexdigest()[:32]
 
 
 class _Record(BaseModel):

@@ -2,10 +2,13 @@
 
 Polling would miss a state that lasts less than one poll (a local stitch takes milliseconds);
 a listener sees each one, so the CLI and the local web page show every status the job passes.
+Writes and their notices are serialized here, so a listener hears the writes in the order they
+were made even when segments are written from several threads.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from ..job import Job
@@ -16,23 +19,27 @@ class NotifyingJobStore:
     def __init__(self, inner: JobStore, listener: Callable[[Job], None]) -> None:
         self.inner = inner
         self.listener = listener
+        self._lock = threading.Lock()
 
     def create(self, job: Job) -> None:
-        self.inner.create(job)
-        self.listener(job)
+        with self._lock:
+            self.inner.create(job)
+            self.listener(job)
 
     def submit(self, job: Job, max_active: int | None = None) -> tuple[Job, bool]:
-        stored, created = self.inner.submit(job, max_active)
-        if created:
-            self.listener(stored)
+        with self._lock:
+            stored, created = self.inner.submit(job, max_active)
+            if created:
+                self.listener(stored)
         return stored, created
 
     def get(self, job_id: str) -> Job:
         return self.inner.get(job_id)
 
     def update(self, job_id: str, change: Callable[[Job], None]) -> Job:
-        job = self.inner.update(job_id, change)
-        self.listener(job)
+        with self._lock:
+            job = self.inner.update(job_id, change)
+            self.listener(job)
         return job
 
     def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:

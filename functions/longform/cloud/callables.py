@@ -8,7 +8,6 @@ job, UNAVAILABLE when the job could not be queued.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from typing import Any
@@ -18,7 +17,7 @@ from firebase_functions.https_fn import FunctionsErrorCode as Code
 from firebase_functions.https_fn import HttpsError
 
 from ..errors import InvalidRequest, JobNotFound, TooManyActiveJobs
-from ..job import Job, Status, new_job_id
+from ..job import Job, Status, idempotent_job_id, new_job_id
 from ..logs import log_context
 from ..request import SEGMENT_SECONDS, Limits, model_segment_seconds, validate_request
 from . import inngest_client, params, runtime
@@ -98,10 +97,6 @@ def deployment_limits(settings: params.CloudSettings) -> Limits:
         allowed = tuple(s for s in allowed if s >= TRANSCODER_MIN_SECONDS)
         why.append("and the Transcoder stitcher, which joins segments of 5 s or more (STITCH_BACKEND=ffmpeg takes 4)")
     return Limits(segment_seconds=allowed, why=" ".join(why))
-
-
-def idempotent_job_id(user_id: str, request_id: str) -> str:
-    return hashlib.sha256(f"{user_id}\n{request_id}".encode()).hexdigest()[:32]
 
 
 def _cancel(job: Job) -> None:

@@ -1,0 +1,114 @@
+"""Browser tests: Debian's Chromium driven by Playwright for Python against ``longform serve``.
+
+No browser is downloaded: Playwright launches /usr/bin/chromium (``make test`` installs it with
+apt). Without Chromium or Playwright these tests skip, except under CI, where they fail.
+Screenshots of each state go to test-output/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.conftest import unavailable
+from tests.servers import ROOT, ServerProcess, free_port, http_ready
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Response
+
+CHROMIUM = os.environ.get("LONGFORM_CHROMIUM", "/usr/bin/chromium")
+# The network is closed here: nothing that phones home, no QUIC, no sandbox (root in a container).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+CALLABLE = re.compile(r"/demo-longform/us-central1/\w+$")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (make test installs it)")
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        unavailable(f"no Chromium at {CHROMIUM} (make test installs Debian's chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _serve(name: str, argv: list[str], tmp: Path) -> Iterator[str]:
+    port = free_port()
+    argv = [*argv, "--port", str(port), "--data-dir", str(tmp / "data")]
+    url = f"http://127.0.0.1:{port}/"
+    with ServerProcess(name, argv, port, ready=http_ready(url + "__/longform/config.json"), log_dir=tmp):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``longform serve`` as a user starts it, with its own data dir; yields the page's URL."""
+    script = Path(sys.executable).with_name("longform")
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "longform"]
+    yield from _serve("longform-serve", [*argv, "serve"], tmp_path_factory.mktemp("serve"))
+
+
+@pytest.fixture(scope="session")
+def served_scripted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same server with tests/browser/launcher.py's prompt-steered model (failures, slowness)."""
+    argv = [sys.executable, "-m", "tests.browser.launcher"]
+    yield from _serve("longform-serve-scripted", argv, tmp_path_factory.mktemp("serve-scripted"))
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh desktop-sized page. The test fails on any uncaught script error, console error or
+    failed request, except a callable's error answer (the protocol's way to say "invalid")."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    problems: list[str] = []
+
+    def console(msg: ConsoleMessage) -> None:
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):  # see on_response
+            problems.append(f"console: {msg.text}")
+
+    def on_response(response: Response) -> None:
+        if response.status >= 400 and not CALLABLE.search(response.url):
+            problems.append(f"HTTP {response.status} for {response.url}")
+
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", console)
+    page.on("response", on_response)
+    yield page
+    context.close()
+    assert not problems, problems
+
+
+@pytest.fixture
+def screenshot(request: pytest.FixtureRequest) -> Callable[..., Path]:
+    """``screenshot(page, "completed")`` → test-output/screenshots/<test>-completed.png (full page)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page: Page, state: str, **options: Any) -> Path:
+        path = SCREENSHOTS / f"{request.node.name.removeprefix('test_')}-{state}.png"
+        page.screenshot(path=str(path), full_page=True, **options)
+        return path
+
+    return take

@@ -1,0 +1,234 @@
+"""The web client in a real browser against ``longform serve``: the Director, the Editor, My jobs,
+errors, failures and cancelling, on a desktop and a phone-sized screen."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.launcher import FAIL, FAILURE, SLOW, SLOW_SECONDS
+
+Shot = Callable[..., Path]
+SEGMENT_SECONDS = 4
+
+
+def open_director(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#who")).to_contain_text("Local mode")
+
+
+def enter_scenes(page: Page, prompts: list[str], segment_seconds: int = SEGMENT_SECONDS) -> None:
+    """Type each prompt into its own scene, adding scenes with the button, as a person would."""
+    for i, prompt in enumerate(prompts):
+        if i > 0:
+            page.get_by_role("button", name="Add scene").click()
+        page.get_by_label(f"Scene {i + 1}", exact=True).fill(prompt)
+    page.get_by_label("Segment length").select_option(str(segment_seconds))
+
+
+def watch_progress(page: Page) -> None:
+    """Record every value the progress bar is given, however briefly it holds it."""
+    page.evaluate(
+        """() => {
+            const bar = document.getElementById("progress");
+            window.progressSeen = [Number(bar.getAttribute("aria-valuenow"))];
+            new MutationObserver(() => window.progressSeen.push(Number(bar.getAttribute("aria-valuenow"))))
+                .observe(bar, { attributes: true, attributeFilter: ["aria-valuenow"] });
+        }"""
+    )
+
+
+def status_history(page: Page) -> list[str]:
+    return page.locator("#status-log li").all_inner_texts()
+
+
+def server_job(url: str, job_id: str) -> dict[str, object]:
+    with urllib.request.urlopen(url + "__/longform/jobs", timeout=5) as response:
+        jobs = json.load(response)["jobs"]
+    return next(job for job in jobs if job["jobId"] == job_id)
+
+
+def current_job_id(page: Page) -> str:
+    return str(page.evaluate("location.hash.split('/')[1]"))
+
+
+def test_two_prompts_become_a_video_with_live_progress(page: Page, served: str, screenshot: Shot) -> None:
+    open_director(page, served)
+    screenshot(page, "empty")
+    enter_scenes(page, ["A red fox runs through snow at dawn", "The fox leaps over a frozen stream"])
+    expect(page.locator("#estimate")).to_contain_text("Video length: 8 s (2 × 4 s)")
+    expect(page.locator("#estimate")).to_contain_text("$1.20")  # 8 s × $0.15 with audio
+    screenshot(page, "ready")
+    watch_progress(page)
+
+    page.get_by_role("button", name="Generate").click()
+
+    status = page.locator("#status")
+    expect(status).to_have_text("Completed", timeout=60_000)
+    history = status_history(page)
+    assert any("Imaginating Scene... scene 1 of 2" in line for line in history), history
+    assert any("Imaginating Scene... scene 2 of 2" in line for line in history), history
+    assert any("Stitching Masterpiece..." in line for line in history), history
+    seen = page.evaluate("window.progressSeen")
+    assert seen == sorted(seen), f"progress went down: {seen}"
+    assert seen[-1] == 100 and any(0 < value < 100 for value in seen), seen
+    bar = page.get_by_role("progressbar")
+    expect(bar).to_have_attribute("aria-valuenow", "100")
+    expect(bar).to_have_attribute("aria-valuetext", "100%, Completed")
+    expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
+
+    video = page.locator("#final-video")
+    video.evaluate("v => v.readyState >= 1 || new Promise(ok => v.addEventListener('loadedmetadata', ok))")
+    duration = video.evaluate("v => v.duration")
+    assert abs(duration - 2 * SEGMENT_SECONDS) < 0.1, duration
+    link = page.get_by_role("link", name="Download the video")
+    assert link.get_attribute("href") == video.get_attribute("src")
+    assert link.get_attribute("download")
+    screenshot(page, "completed")
+
+
+def test_editor_lists_the_segments_in_order_and_keeps_the_job(page: Page, served: str, screenshot: Shot) -> None:
+    prompts = ["A lighthouse in a storm", "Morning calm over the same sea"]
+    open_director(page, served)
+    enter_scenes(page, prompts)
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#status")).to_have_text("Completed", timeout=60_000)
+    job_id = current_job_id(page)
+
+    page.get_by_role("button", name="Editor").click()
+    segments = page.locator("#segments > li")
+    expect(segments).to_have_count(2)
+    for i, prompt in enumerate(prompts):
+        expect(segments.nth(i).locator("h3")).to_have_text(f"Scene {i + 1}")
+        expect(segments.nth(i).locator(".segment-prompt")).to_have_text(prompt)
+        expect(segments.nth(i).locator(".segment-status")).to_have_text("Status: completed")
+        preview = segments.nth(i).get_by_label(f"Scene {i + 1} preview")
+        preview.evaluate("v => v.readyState >= 1 || new Promise(ok => v.addEventListener('loadedmetadata', ok))")
+        assert abs(preview.evaluate("v => v.duration") - SEGMENT_SECONDS) < 0.1
+    expect(page.locator("#editor-final")).to_be_visible()
+    screenshot(page, "editor")
+
+    page.get_by_role("button", name="Director").click()  # the same job, still there
+    expect(page.locator("#status")).to_have_text("Completed")
+    assert current_job_id(page) == job_id
+
+    page.get_by_role("button", name="My jobs").click()
+    item = page.locator(f'#job-list li[data-job-id="{job_id}"]')
+    expect(item.locator(".badge")).to_have_text("completed")
+    screenshot(page, "my-jobs")
+    item.get_by_role("button", name="Open in Editor").click()
+    expect(page.locator("#editor")).to_be_visible()
+    expect(page.locator("#segments .segment-prompt").first).to_have_text(prompts[0])
+    assert current_job_id(page) == job_id
+
+
+def test_invalid_request_shows_the_error_beside_its_field(page: Page, served: str, screenshot: Shot) -> None:
+    open_director(page, served)
+    enter_scenes(page, ["A quiet forest", "   "])
+
+    page.get_by_role("button", name="Generate").click()
+
+    error = page.locator("#prompt-1-error")
+    expect(error).to_have_text("must not be empty or whitespace only")
+    expect(page.get_by_label("Scene 2", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Scene 2", exact=True)).to_be_focused()
+    expect(page.locator("#prompt-0-error")).to_be_hidden()
+    expect(page.locator("#job")).to_be_hidden()  # no job was made
+    screenshot(page, "invalid")
+
+    page.get_by_label("Scene 2", exact=True).fill("Sunlight through the trees")
+    expect(error).to_be_hidden()
+
+
+def test_failed_job_shows_its_reason_and_offers_retry(page: Page, served_scripted: str, screenshot: Shot) -> None:
+    open_director(page, served_scripted)
+    enter_scenes(page, ["A calm harbour", f"{FAIL} a storm breaks"])
+
+    page.get_by_role("button", name="Generate").click()
+
+    expect(page.locator("#status")).to_contain_text("Failed:", timeout=60_000)
+    expect(page.locator("#job-error")).to_contain_text(f"{FAILURE} on scene 2")
+    expect(page.get_by_role("button", name="Retry")).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
+    expect(page.locator("#result")).to_be_hidden()
+    screenshot(page, "failed")
+
+    page.get_by_role("button", name="Editor").click()
+    segments = page.locator("#segments > li")
+    expect(segments.nth(0).locator(".segment-status")).to_have_text("Status: completed")
+    expect(segments.nth(1).locator(".segment-status")).to_contain_text(f"Status: failed: {FAILURE}")
+
+
+def test_cancel_stops_a_running_job(page: Page, served_scripted: str, screenshot: Shot) -> None:
+    open_director(page, served_scripted)
+    enter_scenes(page, [f"{SLOW} scene one", f"{SLOW} scene two", f"{SLOW} scene three"])
+
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#status")).to_contain_text("Imaginating Scene... scene 1 of 3")
+    screenshot(page, "generating")
+    page.get_by_role("button", name="Cancel").click()
+
+    expect(page.locator("#status")).to_have_text("Cancelled", timeout=30_000)
+    expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
+    expect(page.get_by_role("button", name="Retry")).to_be_visible()
+    screenshot(page, "cancelled")
+    time.sleep(2 * SLOW_SECONDS)  # long enough for another scene, had the run gone on
+    job = server_job(served_scripted, current_job_id(page))
+    assert job["status"] == "cancelled"
+    segments = job["segments"]
+    assert isinstance(segments, list)
+    assert segments[-1]["status"] == "pending" and segments[-1]["attempts"] == 0, segments
+
+
+def test_every_control_is_labelled_and_works_from_the_keyboard(page: Page, served: str) -> None:
+    open_director(page, served)
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll("input, select, textarea")]
+            .filter(c => c.labels.length === 0).map(c => c.id)"""
+    )
+    assert unlabelled == []
+    nameless = page.evaluate(
+        """() => [...document.querySelectorAll("button")]
+            .filter(b => !(b.getAttribute("aria-label") || b.textContent.trim())).map(b => b.outerHTML)"""
+    )
+    assert nameless == []
+    # Add a scene and move it up with the keyboard alone.
+    page.get_by_label("Scene 1", exact=True).fill("first")
+    page.get_by_role("button", name="Add scene").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Scene 2", exact=True)).to_be_focused()
+    page.keyboard.type("second")
+    page.keyboard.press("Tab")  # to "Move scene 2 up"
+    expect(page.get_by_role("button", name="Move scene 2 up")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Scene 1", exact=True)).to_have_value("second")
+    expect(page.get_by_label("Scene 2", exact=True)).to_have_value("first")
+    # Paste many at once.
+    page.get_by_text("Paste many scenes").click()
+    page.get_by_label("Scenes, one per line").fill("third\n\nfourth\n")
+    page.get_by_role("button", name="Add these scenes").click()
+    expect(page.locator("#prompts textarea")).to_have_count(4)
+    expect(page.get_by_label("Scene 4", exact=True)).to_have_value("fourth")
+    page.get_by_role("button", name="Remove scene 1").click()
+    expect(page.get_by_label("Scene 1", exact=True)).to_have_value("first")
+    expect(page.locator("#estimate")).to_contain_text("Video length: 24 s (3 × 8 s)")
+
+
+def test_phone_sized_screen_has_no_sideways_scrolling(page: Page, served: str, screenshot: Shot) -> None:
+    page.set_viewport_size({"width": 375, "height": 740})
+    open_director(page, served)
+    enter_scenes(page, ["A narrow street at night", "Rain on the window"])
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#status")).to_have_text("Completed", timeout=60_000)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    screenshot(page, "completed")
+    page.get_by_role("button", name="Editor").click()
+    expect(page.locator("#segments > li")).to_have_count(2)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    screenshot(page, "editor")

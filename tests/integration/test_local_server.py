@@ -1,0 +1,103 @@
+"""The local server's protocol, through Flask's test client over the real embedded pipeline: the
+callable wire format and error codes, idempotency, the job event stream, files with Range."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from longform.config import Settings
+from longform.local_server import LocalService, create_app
+
+TRIGGER = "/demo-longform/us-central1/trigger_long_form_video_job"
+CANCEL = "/demo-longform/us-central1/cancel_long_form_video_job"
+REQUEST = {"prompts": ["a red fox", "a blue sea"], "segmentSeconds": 4, "generateAudio": False}
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> FlaskClient:
+    service = LocalService(Settings(data_dir=tmp_path / "data"))
+    return create_app(service).test_client()
+
+
+def events(client: FlaskClient, job_id: str) -> list[dict[str, Any]]:
+    """Every job event the stream sends, up to its end (it ends when the job is final)."""
+    response = client.get(f"/__/longform/jobs/{job_id}/events", buffered=False)
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    text = b"".join(response.response).decode()  # type: ignore[arg-type]
+    return [json.loads(line.removeprefix("data: ")) for line in text.splitlines() if line.startswith("data: ")]
+
+
+def test_invalid_request_answers_400_naming_the_field(client: FlaskClient) -> None:
+    response = client.post(TRIGGER, json={"data": {"prompts": ["ok", "  "], "segmentSeconds": 5}})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["status"] == "INVALID_ARGUMENT"
+    assert error["details"]["field"] == "prompts[1]"
+    assert {"field": "segmentSeconds", "rule": "must be one of 4, 6 or 8"} in error["details"]["problems"]
+    assert client.get("/__/longform/jobs").get_json() == {"jobs": []}  # nothing was written
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code"),
+    [
+        ("/other-project/us-central1/trigger_long_form_video_job", {"data": REQUEST}, 404, "NOT_FOUND"),
+        ("/demo-longform/us-central1/no_such_function", {"data": {}}, 404, "NOT_FOUND"),
+        (TRIGGER, {"prompts": ["no data wrapper"]}, 400, "INVALID_ARGUMENT"),
+        (CANCEL, {"data": {"jobId": "../x"}}, 400, "INVALID_ARGUMENT"),
+        (CANCEL, {"data": {"jobId": "nosuchjob"}}, 404, "NOT_FOUND"),
+    ],
+)
+def test_errors_use_the_callable_protocol(
+    client: FlaskClient, path: str, body: dict[str, Any], status: int, code: str
+) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == status
+    assert response.get_json()["error"]["status"] == code
+
+
+@pytest.mark.slow
+def test_a_job_streams_every_state_until_completed_and_its_files_are_served(client: FlaskClient) -> None:
+    result = client.post(TRIGGER, json={"data": {**REQUEST, "requestId": "req-1"}}).get_json()["result"]
+    job_id = result["jobId"]
+    again = client.post(TRIGGER, json={"data": {**REQUEST, "requestId": "req-1"}}).get_json()["result"]
+    assert again["jobId"] == job_id  # the same requestId gets the same job
+
+    seen = events(client, job_id)
+    statuses = [e["status"] for e in seen]
+    assert statuses[-1] == "completed" and "stitching" in statuses
+    progress = [e["progress"] for e in seen]
+    assert progress == sorted(progress) and progress[-1] == 100
+    final = seen[-1]
+    assert final["videoUrl"] == f"/__/longform/files/jobs/{job_id}/final/video.mp4"
+    assert [s["url"] for s in final["segments"]] == [
+        f"/__/longform/files/jobs/{job_id}/segments/{i}.mp4" for i in range(2)
+    ]
+    assert events(client, job_id) == [final]  # a finished job: one snapshot, then the stream ends
+
+    whole = client.get(final["videoUrl"])
+    assert whole.status_code == 200 and whole.mimetype == "video/mp4"
+    part = client.get(final["videoUrl"], headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(whole.data)}"
+    assert part.data == whole.data[100:200]
+
+    assert client.post(CANCEL, json={"data": {"jobId": job_id}}).get_json()["result"]["status"] == "completed"
+    listed = client.get("/__/longform/jobs").get_json()["jobs"]
+    assert [j["jobId"] for j in listed] == [job_id]
+
+
+@pytest.mark.parametrize("key", ["../longform.db", "jobs/../../longform.db", "jobs/x/final/none.mp4", "longform.db"])
+def test_files_outside_the_blob_folder_or_missing_are_not_found(client: FlaskClient, key: str) -> None:
+    assert client.get(f"/__/longform/files/{key}").status_code == 404
+
+
+def test_the_page_and_its_config_are_served(client: FlaskClient) -> None:
+    assert client.get("/__/longform/config.json").get_json()["mode"] == "local"
+    page = client.get("/")
+    assert page.status_code == 200 and b'id="director"' in page.data
+    assert client.get("/app.js").mimetype == "text/javascript"

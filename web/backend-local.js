@@ -1,0 +1,53 @@
+// Local mode: `longform serve`. The callable protocol over fetch, job updates as server-sent events.
+import { CallError } from "./backend.js";
+import { isFinal } from "./jobs.js";
+
+export function createLocalBackend(config) {
+  const base = `/${config.project}/${config.region}`;
+
+  async function call(name, data) {
+    let response;
+    try {
+      response = await fetch(`${base}/${name}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ data }),
+      });
+    } catch (err) {
+      throw new CallError("UNAVAILABLE", `the local server did not answer: ${err.message}`);
+    }
+    const body = await response.json().catch(() => ({}));
+    if (body.error || !response.ok) {
+      const error = body.error ?? {};
+      throw new CallError(error.status ?? "INTERNAL", error.message ?? `HTTP ${response.status}`, error.details);
+    }
+    return body.result;
+  }
+
+  return {
+    mode: "local",
+    who: "Local mode: one local user, no cloud account",
+    trigger: (request) => call("trigger_long_form_video_job", request),
+    cancel: (jobId) => call("cancel_long_form_video_job", { jobId }),
+
+    watch(jobId, onJob, onError) {
+      const source = new EventSource(`/__/longform/jobs/${encodeURIComponent(jobId)}/events`);
+      source.addEventListener("job", (event) => {
+        const job = JSON.parse(event.data);
+        onJob(job);
+        if (isFinal(job)) source.close(); // the server ends the stream; don't let it reconnect
+      });
+      source.onerror = () => {
+        // EventSource reconnects by itself (and gets a fresh snapshot) unless it gave up.
+        if (source.readyState === EventSource.CLOSED) onError(new Error("lost the connection to the job"));
+      };
+      return () => source.close();
+    },
+
+    async listJobs() {
+      const response = await fetch("/__/longform/jobs", { cache: "no-store" });
+      if (!response.ok) throw new Error(`could not list jobs: HTTP ${response.status}`);
+      return (await response.json()).jobs;
+    },
+  };
+}

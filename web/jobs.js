@@ -1,0 +1,27 @@
+// What the page says about a job: the same words as Job.status_message() in functions/longform/job.py.
+
+export const FINAL = new Set(["completed", "failed", "cancelled"]);
+
+export function isFinal(job) {
+  return FINAL.has(job.status);
+}
+
+export function statusMessage(job) {
+  const n = job.segments.length;
+  switch (job.status) {
+    case "queued":
+      return "Queued...";
+    case "generating": {
+      const done = job.segments.filter((s) => s.status === "completed").length;
+      return `Imaginating Scene... scene ${Math.min(done + 1, n)} of ${n}`;
+    }
+    case "stitching":
+      return "Stitching Masterpiece...";
+    case "completed":
+      return "Completed";
+    case "cancelled":
+      return "Cancelled";
+    default:
+      return `Failed: ${job.error ?? "unknown reason"}`;
+  }
+}
