@@ -6,7 +6,7 @@ VENV := functions/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo serve web browser test test-unit test-integration test-e2e test-browser check bench clean
+.PHONY: setup demo serve web browser emulators test test-emulators test-unit test-integration test-e2e test-browser check bench clean
 
 setup: $(STAMP)
 
@@ -37,7 +37,22 @@ web/vendor/firebase/.copied: web/package.json web/package-lock.json
 browser:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
-test: $(STAMP) browser
+# firebase-tools, pinned in package.json and package-lock.json, for `make emulators` and tests/emulators.
+# Without npm the emulator tests skip (and fail under CI).
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund && touch $@; \
+	else echo "npm not found: firebase-tools not installed, the emulator tests will skip"; fi
+
+# The Firebase emulators (Functions, Firestore, Auth), the Cloud Storage emulator and the stand-ins
+# for Veo, the Transcoder, OAuth and Inngest, all on 127.0.0.1; Ctrl-C stops them all.
+emulators: $(STAMP) $(NODE_STAMP)
+	$(PY) -m tests.emulator_suite $(EMULATOR_ARGS)
+
+test-emulators: $(STAMP) $(NODE_STAMP)
+	$(PY) -m pytest tests/emulators
+
+test: $(STAMP) browser $(NODE_STAMP)
 	$(PY) -m pytest
 
 test-unit: $(STAMP)

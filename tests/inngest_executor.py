@@ -21,10 +21,24 @@ def step_id(name: str) -> str:
 
 
 def run_request(
-    event: dict[str, Any], steps: dict[str, Any], attempt: int = 0, run_id: str = "01JRUN"
+    event: dict[str, Any],
+    steps: dict[str, Any],
+    attempt: int = 0,
+    run_id: str = "01JRUN",
+    max_attempts: int | None = None,
+    stack: list[str] | None = None,
 ) -> dict[str, Any]:
+    """The body of one call: the run's context, its event and every memoized step result."""
+    ctx: dict[str, Any] = {
+        "attempt": attempt,
+        "run_id": run_id,
+        "disable_immediate_execution": False,
+        "stack": {"stack": list(stack or []), "current": len(stack or [])},
+    }
+    if max_attempts is not None:  # tells the SDK which attempt is the last (StepFailed, not StepError)
+        ctx["max_attempts"] = max_attempts
     return {
-        "ctx": {"attempt": attempt, "run_id": run_id, "disable_immediate_execution": False, "stack": {"stack": []}},
+        "ctx": ctx,
         "event": event,
         "events": [event],
         "steps": steps,

@@ -55,14 +55,14 @@ class ServerProcess:
         argv: Sequence[str],
         port: int,
         ready: Callable[[], bool] | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,  # None removes an inherited variable
         cwd: Path = ROOT,
         log_dir: Path | None = None,
         start_timeout: float = 60.0,
     ) -> None:
         self.name, self.argv, self.port, self.cwd = name, list(argv), port, cwd
         self.ready = ready or (lambda: port_open(port))
-        self.env = {**os.environ, **(env or {})}
+        self.env = {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}
         self.log_path = (log_dir or Path(os.environ.get("TMPDIR", "/tmp"))) / f"{name}-{port}.log"
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[bytes] | None = None

@@ -5,7 +5,6 @@ emulator; the in-function PyAV stitch backend. The final video is downloaded and
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from google.oauth2.credentials import Credentials
 
 from longform.adapters.firestore_job_store import FirestoreJobStore
 from longform.adapters.gcs_blob_store import GcsBlobStore
-from longform.adapters.preview_video_model import render_preview
 from longform.adapters.pyav_frames import PyavFrameExtractor
 from longform.adapters.pyav_stitcher import PyavStitcher
 from longform.adapters.sqlite import Database
@@ -22,42 +20,14 @@ from longform.adapters.veo_video_model import VeoVideoModel, veo_client
 from longform.job import Job, SegmentStatus, Status
 from longform.local_runner import LocalRunner, RetryPolicy
 from longform.ports import final_key, frame_key
-from longform.request import FRAME_SIZES, validate_request
+from longform.request import validate_request
 from longform.workflow import Pipeline
+from tests.cloud_standins import veo_renders_into
 from tests.fake_vertex import PREDICT, FakeVertex
 from tests.media import probe
 
 FPS = 24
 MODEL = "veo-3.1-fast-generate-001"
-
-
-def veo_renders_into(gcs: GcsBlobStore) -> Any:
-    """What Veo does with a request: a video of the asked length and size at the asked URI,
-    starting from the given first frame."""
-
-    def make(request: dict[str, Any], output_uri: str) -> None:
-        instance, params = request["instances"][0], request["parameters"]
-        width, height = FRAME_SIZES[(params["aspectRatio"], params.get("resolution", "720p"))]
-        with tempfile.TemporaryDirectory() as tmp:
-            first = None
-            if "image" in instance:
-                first = Path(tmp) / "first.png"
-                with gcs.local_path(gcs.key_of(instance["image"]["gcsUri"])) as png:
-                    first.write_bytes(png.read_bytes())
-            out = Path(tmp) / "sample_0.mp4"
-            render_preview(
-                out,
-                prompt=instance["prompt"],
-                seconds=params["durationSeconds"],
-                width=width,
-                height=height,
-                generate_audio=params.get("generateAudio", False),
-                seed=params.get("seed"),
-                first_frame=first,
-            )
-            gcs.upload(gcs.key_of(output_uri), out)
-
-    return make
 
 
 @pytest.mark.slow

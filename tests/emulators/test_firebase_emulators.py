@@ -1,0 +1,276 @@
+"""Longform as deployed, whole, on the Firebase emulator suite: a user of the Auth emulator calls
+``trigger_long_form_video_job`` on the Functions emulator; the Inngest stand-in runs the job
+through ``inngest_api``; Veo (its stand-in) renders real segments into the Cloud Storage
+emulator; the Transcoder stand-in joins them; ``poll_transcoder_job`` fires on the Firestore
+emulator and completes the job. Each test watches its job document with a Firestore listener."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest import mock
+
+import pytest
+from google.cloud import firestore
+
+from longform.cloud.callables import idempotent_job_id
+from longform.job import Job, SegmentStatus, Status
+from tests.emulator_suite import BUCKET, PROJECT, EmulatorSuite
+from tests.fake_vertex import PREDICT, HttpFailure, Outcome
+from tests.media import probe
+
+pytestmark = pytest.mark.slow
+
+PROMPTS = ["A lighthouse at dawn", "The keeper climbs the stairs", "The lamp turns over the sea"]
+SECONDS, FPS = 6, 24
+GENERATE, STITCH = "longform-generate_long_form_video", "longform-stitch_video"
+JOB_TIMEOUT = 120.0
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def _post(url: str, body: dict[str, Any], token: str | None = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def sign_up(suite: EmulatorSuite) -> tuple[str, str]:
+    """A new user of the Auth emulator: (uid, ID token)."""
+    url = f"{suite.auth_url}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=any"
+    status, body = _post(url, {"returnSecureToken": True})
+    assert status == 200, body
+    return body["localId"], body["idToken"]
+
+
+def call(suite: EmulatorSuite, function: str, data: dict[str, Any], token: str) -> dict[str, Any]:
+    """Call a callable as ``httpsCallable`` does; its result."""
+    status, body = _post(suite.function_url(function), {"data": data}, token)
+    assert status == 200, body
+    result: dict[str, Any] = body["result"]
+    return result
+
+
+class JobWatch:
+    """Every snapshot of one job document, as a Firestore listener delivers them."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self._changed = threading.Condition()
+
+    def on_snapshot(self, docs: list[Any], changes: object, read_time: object) -> None:
+        with self._changed:
+            self.seen += [doc.to_dict() for doc in docs if doc.exists]
+            self._changed.notify_all()
+
+    def wait_for(self, done: Callable[[dict[str, Any]], bool], timeout: float = JOB_TIMEOUT) -> Job:
+        with self._changed:
+            if not self._changed.wait_for(lambda: bool(self.seen) and done(self.seen[-1]), timeout):
+                last = self.seen[-1] if self.seen else None
+                raise AssertionError(f"not there after {timeout}s; last snapshot: {last}")
+            return Job.from_json(self.seen[-1])
+
+    def statuses(self) -> list[str]:
+        with self._changed:
+            return [
+                s for i, s in enumerate(d["status"] for d in self.seen) if i == 0 or self.seen[i - 1]["status"] != s
+            ]
+
+    def progresses(self) -> list[int]:
+        with self._changed:
+            return [d["progress"] for d in self.seen]
+
+
+@pytest.fixture
+def db(suite: EmulatorSuite) -> firestore.Client:
+    with mock.patch.dict(os.environ, {"FIRESTORE_EMULATOR_HOST": suite.firestore_host}):
+        return firestore.Client(project=PROJECT)
+
+
+@contextmanager
+def watching(db: firestore.Client, job_id: str) -> Iterator[JobWatch]:
+    watch = JobWatch()
+    listener = db.collection("videoJobs").document(job_id).on_snapshot(watch.on_snapshot)
+    try:
+        yield watch
+    finally:
+        listener.unsubscribe()
+
+
+@contextmanager
+def start_job(suite: EmulatorSuite, db: firestore.Client, request_id: str) -> Iterator[tuple[str, str, str, JobWatch]]:
+    """Sign a user up, start watching the job its request will make, then make the request."""
+    uid, token = sign_up(suite)
+    job_id = idempotent_job_id(uid, request_id)  # known before the call: the listener sees "queued"
+    with watching(db, job_id) as watch:
+        data = {"prompts": PROMPTS, "segmentSeconds": SECONDS, "chain": True, "requestId": request_id}
+        assert call(suite, "trigger_long_form_video_job", data, token) == {"jobId": job_id, "status": "queued"}
+        yield uid, token, job_id, watch
+
+
+def generations_of(suite: EmulatorSuite, job_id: str) -> list[dict[str, Any]]:
+    assert suite.standins is not None
+    return [g.request for g in suite.standins.vertex.generations if g.request["labels"]["jobid"] == job_id]
+
+
+def finished(doc: dict[str, Any]) -> bool:
+    return Status(doc["status"]).is_final
+
+
+# -- the job, end to end ----------------------------------------------------------------------------
+
+
+def test_a_signed_in_users_chained_job_runs_through_the_emulators_into_a_real_video(
+    suite: EmulatorSuite, db: firestore.Client
+) -> None:
+    assert suite.standins is not None
+    with start_job(suite, db, "happy-path") as (uid, _, job_id, watch):
+        job = watch.wait_for(finished)
+
+    assert job.status is Status.COMPLETED, job.error
+    assert watch.statuses() == ["queued", "generating", "stitching", "completed"]
+    progress = watch.progresses()
+    assert progress == sorted(progress) and progress[-1] == 100 and job.progress == 100
+
+    # the segments: each made once, chained from the previous one's last frame
+    assert [s.status for s in job.segments] == [SegmentStatus.COMPLETED] * 3
+    assert [s.attempts for s in job.segments] == [1, 1, 1]
+    assert all(s.started_at and s.completed_at and s.started_at <= s.completed_at for s in job.segments)
+    assert all(s.uri and s.uri.startswith(f"gs://{BUCKET}/jobs/{job_id}/segments/") for s in job.segments)
+    images = [g["instances"][0].get("image", {}).get("gcsUri") for g in generations_of(suite, job_id)]
+    assert images[0] is None and all(f"/jobs/{job_id}/frames/" in (uri or "") for uri in images[1:])
+    assert len(images) == 3
+    for name in ("createdAt", "startedAt", "stitchStartedAt", "completedAt"):
+        assert job.timings.get(name), f"timings.{name} missing: {job.timings}"
+    assert job.timings["createdAt"] <= job.timings["startedAt"] <= job.timings["completedAt"]
+
+    # the final file, made by the Transcoder stand-in in the Storage emulator, decodes whole
+    assert job.video_uri == f"gs://{BUCKET}/jobs/{job_id}/final/video.mp4"
+    with suite.standins.gcs.local_path(suite.standins.gcs.key_of(job.video_uri)) as video:
+        info = probe(video)
+    assert abs(info.frames - len(PROMPTS) * SECONDS * FPS) <= 2
+    assert (info.width, info.height) == (1280, 720)
+
+    # Veo was called with Application Default Credentials: tokens from the token stand-in
+    tokens = {f"Bearer {t}" for t in suite.standins.oauth.issued}
+    assert tokens and {r.authorization for r in suite.standins.vertex.requests} <= tokens
+    # the Inngest runs: one of each function, both ended well
+    runs = suite.standins.inngest.runs_of(GENERATE, job_id) + suite.standins.inngest.runs_of(STITCH, job_id)
+    assert [(r.fn_id, r.status) for r in runs] == [(GENERATE, "Completed"), (STITCH, "Completed")]
+
+    # the functions' JSON log lines carry the job and its user
+    lines = [
+        json.loads(line[line.index("{") :]) for line in suite.firebase_log().splitlines() if line.startswith(">  {")
+    ]
+    mine = [entry for entry in lines if entry.get("jobId") == job_id]
+    assert mine and all(entry.get("userId") == uid for entry in mine)
+    assert {"longform.cloud.callables", "longform.cloud.stitch_poller"} <= {entry["logger"] for entry in mine}
+
+
+def test_a_second_user_cannot_read_someone_elses_job(suite: EmulatorSuite, db: firestore.Client) -> None:
+    owner, owner_token = sign_up(suite)
+    job_id = call(suite, "trigger_long_form_video_job", {"prompts": PROMPTS[:1], "segmentSeconds": 6}, owner_token)[
+        "jobId"
+    ]
+    _, stranger_token = sign_up(suite)
+    url = f"http://{suite.firestore_host}/v1/projects/{PROJECT}/databases/(default)/documents/videoJobs/{job_id}"
+
+    def read(token: str) -> int:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert read(owner_token) == 200
+    assert read(stranger_token) == 403
+    with watching(db, job_id) as watch:
+        assert watch.wait_for(finished).user_id == owner  # let it end before the next test
+
+
+# -- when things go wrong ---------------------------------------------------------------------------
+
+
+def test_a_failed_transcoder_job_fails_the_job_with_its_stitch_error(
+    suite: EmulatorSuite, db: firestore.Client
+) -> None:
+    assert suite.standins is not None
+    transcoder = suite.standins.transcoder
+    transcoder.states = ["RUNNING", "FAILED"]
+    try:
+        with start_job(suite, db, "transcoder-fails") as (_, _, _, watch):
+            job = watch.wait_for(finished)
+    finally:
+        transcoder.states = ["RUNNING", "SUCCEEDED"]
+
+    assert job.status is Status.FAILED
+    assert job.stitch_error and transcoder.failure in job.stitch_error
+    assert watch.statuses() == ["queued", "generating", "stitching", "failed"]
+    assert job.progress < 100 and job.video_uri is None
+
+
+def test_a_veo_call_failing_twice_with_503_is_retried_and_the_job_completes(
+    suite: EmulatorSuite, db: firestore.Client
+) -> None:
+    assert suite.standins is not None
+    suite.standins.vertex.fail_next(PREDICT, HttpFailure(503, "overloaded"), HttpFailure(503, "overloaded"))
+    with start_job(suite, db, "veo-503") as (_, _, job_id, watch):
+        job = watch.wait_for(finished)
+
+    assert job.status is Status.COMPLETED, job.error
+    assert [s.attempts for s in job.segments] == [3, 1, 1]
+    [run] = suite.standins.inngest.runs_of(GENERATE, job_id)
+    assert run.ops.count("StepError segment-0-start") == 2  # retried by the executor, with backoff
+
+
+def test_a_scene_the_safety_filter_blocks_fails_the_job_through_on_failure(
+    suite: EmulatorSuite, db: firestore.Client
+) -> None:
+    assert suite.standins is not None
+    suite.standins.vertex.script(Outcome.video(), Outcome.filtered("violence"))  # the second scene is blocked
+    with start_job(suite, db, "blocked") as (_, _, job_id, watch):
+        job = watch.wait_for(finished)
+
+    assert job.status is Status.FAILED
+    assert job.error and "violence" in job.error and job.error_step == "segment-1-poll-0"
+    assert [s.status for s in job.segments][:1] == [SegmentStatus.COMPLETED]
+    [run] = suite.standins.inngest.runs_of(GENERATE, job_id)
+    [handler] = suite.standins.inngest.runs_of(GENERATE + "-failure", job_id)
+    assert handler.done.wait(30), "on_failure did not end"
+    assert (run.status, handler.status) == ("Failed", "Completed")
+    assert len(generations_of(suite, job_id)) == 2  # not retried: the run failed at once
+
+
+def test_cancelling_a_running_job_ends_it_cancelled_and_starts_no_further_segment(
+    suite: EmulatorSuite, db: firestore.Client
+) -> None:
+    assert suite.standins is not None
+    suite.standins.vertex.script(Outcome.video(pending=10_000))  # the first scene never finishes by itself
+    with start_job(suite, db, "cancelled") as (_, token, job_id, watch):
+        watch.wait_for(lambda doc: doc["segments"][0]["status"] == "generating")
+        assert call(suite, "cancel_long_form_video_job", {"jobId": job_id}, token)["status"] == "cancelled"
+        job = watch.wait_for(finished)
+        [run] = suite.standins.inngest.runs_of(GENERATE, job_id)
+        assert run.done.wait(30), "the run did not stop"
+
+    assert job.status is Status.CANCELLED and job.timings.get("cancelledAt")
+    # Ended by the cancel event, as Inngest does; or, when a step read the cancelled job before the
+    # event arrived (the callable writes the job first), by the function itself, quietly.
+    assert run.status == "Cancelled" or (run.status, run.output["status"]) == ("Completed", "cancelled")
+    time.sleep(2)
+    assert len(generations_of(suite, job_id)) == 1
+    assert not [e for e in suite.standins.inngest.named("video/stitch.requested") if e["data"]["jobId"] == job_id]
+    assert Job.from_json(db.collection("videoJobs").document(job_id).get().to_dict() or {}).status is Status.CANCELLED
