@@ -24,6 +24,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.servers import JsonHandler
+
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 CLIENT_EMAIL = "longform-emulators@demo-longform.iam.gserviceaccount.com"
 AUDIENCE = "https://oauth2.googleapis.com/token"  # what Google's token endpoint requires, wherever it is asked
@@ -98,18 +100,10 @@ class FakeOAuth:
 
 
 def _handler(oauth: FakeOAuth) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
             status, payload = oauth._grant(parse_qs(body)) if self.path == "/token" else (404, {"error": "not_found"})
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.answer(status, payload)
 
     return Handler

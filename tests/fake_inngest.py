@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
+
+from tests.servers import JsonHandler
 
 
 class FakeInngestEventApi:
@@ -19,30 +21,19 @@ class FakeInngestEventApi:
         self._lock = threading.Lock()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if not self.path.startswith("/e/"):
-                    return self._answer(404, {"error": "not found"})
+                    return self.answer(404, {"error": "not found"})
                 if outer.fail_status is not None:
-                    return self._answer(outer.fail_status, {"error": "event API unavailable"})
+                    return self.answer(outer.fail_status, {"error": "event API unavailable"})
                 events = json.loads(body)
                 events = events if isinstance(events, list) else [events]
                 with outer._lock:
                     outer.events.extend(events)
                     outer.keys.append(self.path.removeprefix("/e/"))
-                self._answer(200, {"ids": [e.get("id") or uuid.uuid4().hex for e in events], "status": 200})
-
-            def _answer(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
+                self.answer(200, {"ids": [e.get("id") or uuid.uuid4().hex for e in events], "status": 200})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

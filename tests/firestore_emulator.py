@@ -4,8 +4,6 @@ wrapper leaves the java child running when stopped."""
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import shutil
 import subprocess
@@ -15,12 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from unittest import mock
 
 from google.cloud import firestore
 
 from tests.servers import ROOT, ServerProcess, free_port, http_ready
+from tests.tokens import emulator_id_token
 
 PROJECT = "demo-longform-test"  # the demo- prefix: never a real project, no credentials
 RULES = ROOT / "firestore.rules"
@@ -99,19 +97,4 @@ def running_emulator(rules: Path = RULES, log_dir: Path | None = None) -> Iterat
 
 def unsigned_id_token(uid: str, project: str = PROJECT) -> str:
     """A Firebase ID token without a signature: the emulator evaluates the rules as this user."""
-
-    def part(value: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
-
-    now = int(time.time())
-    claims = {
-        "iss": f"https://securetoken.google.com/{project}",
-        "aud": project,
-        "sub": uid,
-        "user_id": uid,
-        "iat": now,
-        "exp": now + 3600,
-        "auth_time": now,
-        "firebase": {"sign_in_provider": "password", "identities": {}},
-    }
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+    return emulator_id_token(uid, project)

@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import httpx
 
 from tests.inngest_executor import run_request
+from tests.servers import JsonHandler
 
 FUNCTION_FAILED = "inngest/function.failed"
 _HEADERS = {"X-Inngest-Server-Kind": "dev", "Content-Type": "application/json"}
@@ -283,7 +284,7 @@ class InngestDevServer:
 
 
 def _handler(server: InngestDevServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             path = urlsplit(self.path).path
@@ -302,16 +303,7 @@ def _handler(server: InngestDevServer) -> type[BaseHTTPRequestHandler]:
             self._answer(200, {"status": "ok"})  # the dev server's health answer
 
         def _answer(self, status: int, payload: Any) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            for name, value in _HEADERS.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.answer(status, payload, _HEADERS)
 
     return Handler
 
