@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -61,6 +62,22 @@ def http_ready(url: str) -> Callable[[], bool]:
         return True
 
     return check
+
+
+def functions_framework(target: str, env: Mapping[str, str | None], log_dir: Path | None = None) -> ServerProcess:
+    """One entry point of functions/main.py served by functions-framework, as production and
+    the Functions emulator serve it, on a free port."""
+    port = free_port()
+    argv = [sys.executable, "-m", "functions_framework", "--target", target, "--source", "main.py"]
+    return ServerProcess(
+        target,
+        [*argv, "--port", str(port), "--host", "127.0.0.1"],
+        port,
+        ready=http_ready(f"http://127.0.0.1:{port}/"),
+        cwd=ROOT / "functions",
+        env={"PYTHONPATH": str(ROOT / "functions"), **env},
+        log_dir=log_dir,
+    )
 
 
 class ServerProcess:

@@ -8,10 +8,11 @@ from any status that is not final. Final statuses never change. Progress never g
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -56,6 +57,14 @@ def utc_now() -> str:
 
 def new_job_id() -> str:
     return uuid.uuid4().hex
+
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def is_job_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` can name a job (what a cancel request must carry)."""
+    return isinstance(value, str) and _JOB_ID.match(value) is not None
 
 
 def idempotent_job_id(user_id: str, request_id: str) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import queue
-import re
 import threading
 import urllib.parse
 import urllib.request
@@ -39,7 +38,7 @@ from . import bootstrap
 from .adapters.local_blob_store import LocalBlobStore
 from .config import Settings
 from .errors import InvalidRequest, JobNotFound, PermanentError
-from .job import FINAL_STATUSES, Job, SegmentStatus, Status, idempotent_job_id, new_job_id
+from .job import FINAL_STATUSES, Job, SegmentStatus, Status, idempotent_job_id, is_job_id, new_job_id
 from .ports import BlobStore, VideoModel
 from .request import validate_request
 
@@ -50,7 +49,6 @@ WEB_DIR = Path(__file__).resolve().parents[2] / "web"  # the repository's page (
 DEFAULT_PORT = 8765
 KEEPALIVE_SECONDS = 15.0  # a comment line on an idle event stream, so proxies keep it open
 RECENT_JOBS = 20
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _FINAL = {status.value for status in FINAL_STATUSES}
 
 # Firebase's callable error statuses and the HTTP codes it sends with them.
@@ -149,7 +147,7 @@ class LocalService:
     def cancel(self, data: Any) -> dict[str, Any]:
         """Mark the job cancelled: the run stops at its next write, before another segment starts."""
         job_id = data.get("jobId") if isinstance(data, dict) else None
-        if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+        if not is_job_id(job_id):
             raise CallableError(
                 "INVALID_ARGUMENT", "jobId: must be a job id", {"field": "jobId", "rule": "must be a job id"}
             )

@@ -5,7 +5,6 @@ stand-in for Inngest's Event API."""
 from __future__ import annotations
 
 import json
-import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.fake_inngest import FakeInngestEventApi
-from tests.servers import ROOT, ServerProcess, free_port, http_ready
+from tests.servers import ServerProcess, functions_framework
 from tests.tokens import emulator_id_token
 
 MAX_ACTIVE = 2
@@ -35,24 +34,14 @@ def _events_ok(inngest_events: FakeInngestEventApi) -> None:
 
 
 def serve(target: str, firestore: Any, events: FakeInngestEventApi, log_dir: Any) -> ServerProcess:
-    port = free_port()
-    return ServerProcess(
-        target,
-        [sys.executable, "-m", "functions_framework", "--target", target, "--source", "main.py", "--port", str(port),
-         "--host", "127.0.0.1"],
-        port,
-        ready=http_ready(f"http://127.0.0.1:{port}/"),
-        cwd=ROOT / "functions",
-        env={
-            "FIRESTORE_EMULATOR_HOST": firestore.host,
-            "GCLOUD_PROJECT": firestore.project,
-            "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9",  # verify ID tokens the emulator's way
-            "INNGEST_DEV": events.url,  # the SDK sends events to the dev server's Event API
-            "MAX_ACTIVE_JOBS": str(MAX_ACTIVE),
-            "PYTHONPATH": str(ROOT / "functions"),
-        },
-        log_dir=log_dir,
-    )  # fmt: skip
+    env = {
+        "FIRESTORE_EMULATOR_HOST": firestore.host,
+        "GCLOUD_PROJECT": firestore.project,
+        "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9",  # verify ID tokens the emulator's way
+        "INNGEST_DEV": events.url,  # the SDK sends events to the dev server's Event API
+        "MAX_ACTIVE_JOBS": str(MAX_ACTIVE),
+    }
+    return functions_framework(target, env, log_dir)
 
 
 @pytest.fixture(scope="module")

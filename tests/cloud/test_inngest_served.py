@@ -5,7 +5,6 @@ stitcher behind it, so a whole job ends in a real MP4."""
 from __future__ import annotations
 
 import json
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from longform.request import validate_request
 from tests.fake_inngest import FakeInngestEventApi
 from tests.inngest_executor import drive, run_request, step_id
 from tests.media import probe
-from tests.servers import ROOT, ServerProcess, free_port, http_ready
+from tests.servers import functions_framework
 
 GENERATE = "longform-generate_long_form_video"
 STITCH = "longform-stitch_video"
@@ -54,29 +53,18 @@ def served(
     firestore_emulator: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Endpoint, FakeInngestEventApi, Path]]:
     files = tmp_path_factory.mktemp("bucket")
-    port = free_port()
     with FakeInngestEventApi() as events:
-        server = ServerProcess(
-            "inngest_api",
-            [sys.executable, "-m", "functions_framework", "--target", "inngest_api", "--source", "main.py",
-             "--port", str(port), "--host", "127.0.0.1"],
-            port,
-            ready=http_ready(f"http://127.0.0.1:{port}/"),
-            cwd=ROOT / "functions",
-            env={
-                "FIRESTORE_EMULATOR_HOST": firestore_emulator.host,
-                "GCLOUD_PROJECT": firestore_emulator.project,
-                "INNGEST_DEV": events.url,
-                "VIDEO_MODEL": "preview",
-                "STITCH_BACKEND": "ffmpeg",
-                "LONGFORM_LOCAL_DIR": str(files),
-                "POLL_SECONDS": "0",
-                "PYTHONPATH": str(ROOT / "functions"),
-            },
-            log_dir=tmp_path_factory.mktemp("logs"),
-        )  # fmt: skip
-        with server:
-            yield Endpoint(f"http://127.0.0.1:{port}/"), events, files
+        env = {
+            "FIRESTORE_EMULATOR_HOST": firestore_emulator.host,
+            "GCLOUD_PROJECT": firestore_emulator.project,
+            "INNGEST_DEV": events.url,
+            "VIDEO_MODEL": "preview",
+            "STITCH_BACKEND": "ffmpeg",
+            "LONGFORM_LOCAL_DIR": str(files),
+            "POLL_SECONDS": "0",
+        }
+        with functions_framework("inngest_api", env, tmp_path_factory.mktemp("logs")) as server:
+            yield Endpoint(f"http://127.0.0.1:{server.port}/"), events, files
 
 
 def queued_job(firestore_emulator: Any, prompts: list[str]) -> tuple[FirestoreJobStore, Job]:

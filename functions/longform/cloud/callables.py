@@ -9,7 +9,6 @@ job, UNAVAILABLE when the job could not be queued.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from firebase_functions import https_fn
@@ -17,13 +16,12 @@ from firebase_functions.https_fn import FunctionsErrorCode as Code
 from firebase_functions.https_fn import HttpsError
 
 from ..errors import InvalidRequest, JobNotFound, TooManyActiveJobs
-from ..job import Job, Status, idempotent_job_id, new_job_id
+from ..job import Job, Status, idempotent_job_id, is_job_id, new_job_id
 from ..logs import log_context
 from ..request import SEGMENT_SECONDS, Limits, model_segment_seconds, validate_request
 from . import inngest_client, params, runtime
 
 log = logging.getLogger(__name__)
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 TRANSCODER_MIN_SECONDS = 5  # every Transcoder input must be at least this long
 
 
@@ -67,7 +65,7 @@ def cancel_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
     user_id = _user(req)
     data = req.data if isinstance(req.data, dict) else {}
     job_id = data.get("jobId")
-    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+    if not is_job_id(job_id):
         raise HttpsError(
             Code.INVALID_ARGUMENT, "jobId: must be a job id", {"field": "jobId", "rule": "must be a job id"}
         )
