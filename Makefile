@@ -47,7 +47,7 @@ $(NODE_STAMP): package.json package-lock.json
 # The Firebase emulators (Functions, Firestore, Auth), the Cloud Storage emulator and the stand-ins
 # for Veo, the Transcoder, OAuth and Inngest, all on 127.0.0.1; Ctrl-C stops them all.
 emulators: $(STAMP) $(NODE_STAMP)
-	$(PY) -m tests.emulator_suite $(EMULATOR_ARGS)
+	$(PY) -m devtools.emulator_suite $(EMULATOR_ARGS)
 
 test-emulators: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/emulators

@@ -19,10 +19,10 @@ from google.auth.credentials import AnonymousCredentials  # noqa: E402
 from google.cloud import storage  # noqa: E402
 
 from bench.media_bench import STITCH_SECONDS, STITCH_SEGMENTS, Row, _render_segments  # noqa: E402
+from devtools.servers import ServerProcess, free_port, http_ready  # noqa: E402
 from longform.adapters.gcs_blob_store import GcsBlobStore  # noqa: E402
 from longform.adapters.pyav_stitcher import PyavStitcher  # noqa: E402
 from longform.ports import StitchSpec  # noqa: E402
-from tests.servers import ServerProcess, free_port, http_ready  # noqa: E402
 
 # Cloud Functions (2nd gen) bills like Cloud Run: per vCPU-second and GiB-second. inngest_api
 # runs with 2 vCPU and 2 GiB. Transcoder API bills per minute of output, HD (720p–1080p).

@@ -158,7 +158,7 @@ def _stitch_peak_rss(inputs: list[Path], out: Path) -> tuple[float, float]:
 
 
 def _worst_audio_offset_ms(path: Path) -> float:
-    from tests.media import audio_onsets
+    from devtools.media import audio_onsets
 
     onsets = audio_onsets(path)
     if len(onsets) != STITCH_SEGMENTS:

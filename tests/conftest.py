@@ -1,5 +1,5 @@
-"""Shared fixtures. Fakes live in tests/fakes.py; real-media helpers in tests/media.py; the Firestore
-emulator in tests/firestore_emulator.py."""
+"""Shared fixtures. Fakes behind the ports live in tests/fakes.py; the servers the tests start (the
+Firestore and Cloud Storage emulators, the stand-ins) and the media probes in devtools/."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from longform.workflow import Pipeline
 from tests.fakes import FakeFrameExtractor, FakeStitcher, FakeVideoModel, InMemoryBlobStore, InMemoryJobStore
 
 if TYPE_CHECKING:
-    from tests.firestore_emulator import FirestoreEmulator
+    from devtools.firestore_emulator import FirestoreEmulator
+    from devtools.storage_emulator import StorageEmulator
 
 
 @dataclass
@@ -89,7 +90,7 @@ def unavailable(reason: str) -> NoReturn:
 def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirestoreEmulator]:
     """One emulator for the session, enforcing firestore.rules; FIRESTORE_EMULATOR_HOST points at it.
     Tests keep apart with unique ids (or a collection of their own), or call ``reset()``."""
-    from tests.firestore_emulator import EmulatorUnavailable, running_emulator  # imports google.cloud
+    from devtools.firestore_emulator import EmulatorUnavailable, running_emulator  # imports google.cloud
 
     try:
         with (
@@ -100,3 +101,23 @@ def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fir
             yield emulator
     except EmulatorUnavailable as exc:
         unavailable(f"Firestore emulator: {exc}")
+
+
+# -- Cloud Storage emulator -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def storage_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEmulator]:
+    """One emulator for the session, with ``STORAGE_EMULATOR_HOST`` pointing at it until the end."""
+    from devtools.storage_emulator import ENV, StorageEmulatorUnavailable, start  # imports google.cloud
+
+    try:
+        emulator = start(tmp_path_factory.mktemp("storage-emulator"))
+    except StorageEmulatorUnavailable as exc:
+        unavailable(f"Cloud Storage emulator: {exc}")
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv(ENV, emulator.url)
+            yield emulator
+    finally:
+        emulator.server.stop()

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from devtools.servers import ROOT, ServerProcess, free_port, http_ready
 from tests.conftest import unavailable
-from tests.servers import ROOT, ServerProcess, free_port, http_ready
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page, Response

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.fake_inngest import FakeInngestEventApi
-from tests.servers import ServerProcess, functions_framework
-from tests.tokens import emulator_id_token
+from devtools.inngest_standin import InngestDevServer
+from devtools.servers import ServerProcess, functions_framework
+from devtools.tokens import emulator_id_token
 
 MAX_ACTIVE = 2
 REQUESTED = "video/long_form.requested"
@@ -23,17 +23,17 @@ CANCELLED = "video/long_form.cancelled"
 
 
 @pytest.fixture(scope="module")
-def inngest_events() -> Iterator[FakeInngestEventApi]:
-    with FakeInngestEventApi() as api:
+def inngest_events() -> Iterator[InngestDevServer]:
+    with InngestDevServer() as api:
         yield api
 
 
 @pytest.fixture(autouse=True)
-def _events_ok(inngest_events: FakeInngestEventApi) -> None:
+def _events_ok(inngest_events: InngestDevServer) -> None:
     inngest_events.fail_status = None
 
 
-def serve(target: str, firestore: Any, events: FakeInngestEventApi, log_dir: Any) -> ServerProcess:
+def serve(target: str, firestore: Any, events: InngestDevServer, log_dir: Any) -> ServerProcess:
     env = {
         "FIRESTORE_EMULATOR_HOST": firestore.host,
         "GCLOUD_PROJECT": firestore.project,
@@ -46,7 +46,7 @@ def serve(target: str, firestore: Any, events: FakeInngestEventApi, log_dir: Any
 
 @pytest.fixture(scope="module")
 def functions(
-    firestore_emulator: Any, inngest_events: FakeInngestEventApi, tmp_path_factory: pytest.TempPathFactory
+    firestore_emulator: Any, inngest_events: InngestDevServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
     logs = tmp_path_factory.mktemp("functions-logs")
     servers = [
@@ -94,7 +94,7 @@ def jobs_of(firestore: Any, uid: str) -> list[dict[str, Any]]:
 
 
 def test_a_call_without_auth_is_unauthenticated_and_writes_nothing(
-    functions: dict[str, str], inngest_events: FakeInngestEventApi
+    functions: dict[str, str], inngest_events: InngestDevServer
 ) -> None:
     sent = len(inngest_events.events)
     status, body = call(functions["trigger_long_form_video_job"], {"prompts": ["a scene"]})
@@ -120,7 +120,7 @@ def test_a_call_without_auth_is_unauthenticated_and_writes_nothing(
     ],
 )
 def test_an_invalid_request_is_invalid_argument_naming_the_field_and_writes_nothing(
-    functions: dict[str, str], firestore_emulator: Any, inngest_events: FakeInngestEventApi, user: User,
+    functions: dict[str, str], firestore_emulator: Any, inngest_events: InngestDevServer, user: User,
     data: Any, field: str,
 ) -> None:  # fmt: skip
     sent = len(inngest_events.events)
@@ -135,7 +135,7 @@ def test_an_invalid_request_is_invalid_argument_naming_the_field_and_writes_noth
 
 
 def test_a_valid_request_queues_the_job_and_sends_exactly_one_event(
-    functions: dict[str, str], firestore_emulator: Any, inngest_events: FakeInngestEventApi, user: User
+    functions: dict[str, str], firestore_emulator: Any, inngest_events: InngestDevServer, user: User
 ) -> None:
     status, body = call(
         functions["trigger_long_form_video_job"], {"prompts": ["dawn", "dusk"], "segmentSeconds": 6}, user.token
@@ -156,7 +156,7 @@ def test_a_valid_request_queues_the_job_and_sends_exactly_one_event(
 
 
 def test_the_same_request_id_twice_gives_the_same_job_and_one_event(
-    functions: dict[str, str], firestore_emulator: Any, inngest_events: FakeInngestEventApi, user: User
+    functions: dict[str, str], firestore_emulator: Any, inngest_events: InngestDevServer, user: User
 ) -> None:
     request = {"prompts": ["one scene"], "requestId": f"req-{uuid.uuid4().hex}"}
     first = call(functions["trigger_long_form_video_job"], request, user.token)
@@ -179,7 +179,7 @@ def test_a_user_over_the_active_job_limit_is_resource_exhausted(
 
 
 def test_when_the_event_cannot_be_sent_no_job_is_left_queued(
-    functions: dict[str, str], firestore_emulator: Any, inngest_events: FakeInngestEventApi, user: User
+    functions: dict[str, str], firestore_emulator: Any, inngest_events: InngestDevServer, user: User
 ) -> None:
     inngest_events.fail_status = 503
     status, body = call(functions["trigger_long_form_video_job"], {"prompts": ["a scene"]}, user.token)
@@ -190,7 +190,7 @@ def test_when_the_event_cannot_be_sent_no_job_is_left_queued(
 
 
 def test_the_owner_cancels_a_job_and_a_cancel_event_is_sent(
-    functions: dict[str, str], firestore_emulator: Any, inngest_events: FakeInngestEventApi, user: User
+    functions: dict[str, str], firestore_emulator: Any, inngest_events: InngestDevServer, user: User
 ) -> None:
     job_id = call(functions["trigger_long_form_video_job"], {"prompts": ["a scene"]}, user.token)[1]["result"]["jobId"]
     status, body = call(functions["cancel_long_form_video_job"], {"jobId": job_id}, user.token)

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.firestore_emulator import RULES, FirestoreEmulator, unsigned_id_token
 from longform.adapters.firestore_job_store import FirestoreJobStore
 from longform.job import Job
 from longform.request import validate_request
-from tests.firestore_emulator import RULES, FirestoreEmulator, unsigned_id_token
 
 FORBIDDEN = 403
 

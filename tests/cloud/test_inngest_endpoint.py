@@ -19,16 +19,16 @@ from flask.testing import FlaskClient
 from inngest._internal import net  # the SDK's own request signing, "for tests that mimic Inngest"
 from werkzeug.test import TestResponse
 
+from devtools import inngest_executor as executor
+from devtools.inngest_executor import run_request, step_id
+from devtools.inngest_standin import InngestDevServer
 from longform.cloud import inngest_app, inngest_client, params, runtime
 from longform.cloud.inngest_client import JOB_REQUESTED, STITCH_REQUESTED
 from longform.errors import PermanentError
 from longform.job import SegmentStatus, Status
 from longform.ports import final_key, segment_key
-from tests import inngest_executor as executor
 from tests.conftest import FakeWorld
-from tests.fake_inngest import FakeInngestEventApi
 from tests.fakes import FakeVideoModel, InMemoryBlobStore
-from tests.inngest_executor import run_request, step_id
 
 GENERATE = "longform-generate_long_form_video"
 STITCH = "longform-stitch_video"
@@ -71,8 +71,8 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., FlaskClient
 
 
 @pytest.fixture
-def events() -> Iterator[FakeInngestEventApi]:
-    with FakeInngestEventApi() as api:
+def events() -> Iterator[InngestDevServer]:
+    with InngestDevServer() as api:
         yield api
 
 
@@ -185,7 +185,7 @@ def test_in_cloud_mode_only_signed_requests_run_steps(serve: Callable[..., Flask
 def test_whole_runs_through_the_endpoint_generate_then_stitch(
     serve: Callable[..., FlaskClient],
     make_world: Callable[..., FakeWorld],
-    events: FakeInngestEventApi,
+    events: InngestDevServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("STITCH_BACKEND", "ffmpeg")

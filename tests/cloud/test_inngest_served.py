@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
+from devtools.inngest_executor import drive, run_request, step_id
+from devtools.inngest_standin import InngestDevServer
+from devtools.media import probe
+from devtools.servers import functions_framework
 from longform.adapters.firestore_job_store import FirestoreJobStore
 from longform.job import Job, SegmentStatus, Status
 from longform.ports import final_key
 from longform.request import validate_request
-from tests.fake_inngest import FakeInngestEventApi
-from tests.inngest_executor import drive, run_request, step_id
-from tests.media import probe
-from tests.servers import functions_framework
 
 GENERATE = "longform-generate_long_form_video"
 STITCH = "longform-stitch_video"
@@ -51,9 +51,9 @@ class Endpoint:
 @pytest.fixture(scope="module")
 def served(
     firestore_emulator: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Endpoint, FakeInngestEventApi, Path]]:
+) -> Iterator[tuple[Endpoint, InngestDevServer, Path]]:
     files = tmp_path_factory.mktemp("bucket")
-    with FakeInngestEventApi() as events:
+    with InngestDevServer() as events:
         env = {
             "FIRESTORE_EMULATOR_HOST": firestore_emulator.host,
             "GCLOUD_PROJECT": firestore_emulator.project,
@@ -79,14 +79,14 @@ def requested(job: Job) -> dict[str, Any]:
     return {"name": "video/long_form.requested", "data": data, "id": job.job_id, "ts": 1}
 
 
-def test_introspection_counts_both_functions(served: tuple[Endpoint, FakeInngestEventApi, Path]) -> None:
+def test_introspection_counts_both_functions(served: tuple[Endpoint, InngestDevServer, Path]) -> None:
     endpoint, _, _ = served
     status, body = endpoint.get()
     assert status == 200 and body["function_count"] == 2 and body["mode"] == "dev"
 
 
 def test_a_step_request_runs_the_step_against_firestore_and_answers_its_op(
-    served: tuple[Endpoint, FakeInngestEventApi, Path], firestore_emulator: Any
+    served: tuple[Endpoint, InngestDevServer, Path], firestore_emulator: Any
 ) -> None:
     endpoint, _, _ = served
     jobs, job = queued_job(firestore_emulator, ["a lone scene"])
@@ -100,7 +100,7 @@ def test_a_step_request_runs_the_step_against_firestore_and_answers_its_op(
 
 @pytest.mark.slow
 def test_a_whole_job_runs_through_the_served_endpoint_into_a_real_video(
-    served: tuple[Endpoint, FakeInngestEventApi, Path], firestore_emulator: Any
+    served: tuple[Endpoint, InngestDevServer, Path], firestore_emulator: Any
 ) -> None:
     endpoint, events, files = served
     jobs, job = queued_job(firestore_emulator, ["a harbour at dawn", "boats leave the harbour"])

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.storage_emulator import StorageEmulator
 from longform.adapters.gcs_blob_store import GcsBlobStore
 from longform.adapters.local_blob_store import LocalBlobStore
 from longform.errors import PermanentError
 from longform.ports import BlobStore
-from tests.storage_emulator import StorageEmulator
 
 KEY = "jobs/j1/segments/0.mp4"
 INVALID_KEYS = ["", "/etc/passwd", "../outside", "jobs/../../outside", "jobs/./x", "jobs//x", "jobs\\x", "jobs/a b"]

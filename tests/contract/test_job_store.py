@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.firestore_emulator import FirestoreEmulator
 from longform.adapters.firestore_job_store import FirestoreJobStore
 from longform.adapters.sqlite import Database
 from longform.adapters.sqlite_job_store import SqliteJobStore
@@ -18,7 +19,6 @@ from longform.job import Job, Status
 from longform.ports import JobStore
 from longform.request import validate_request
 from tests.fakes import InMemoryJobStore
-from tests.firestore_emulator import FirestoreEmulator
 
 
 @pytest.fixture(params=["sqlite", "memory", "firestore"])

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.media import probe
 from longform.adapters.sqlite import Database
 from longform.adapters.sqlite_job_store import SqliteJobStore
 from longform.job import Status
-from tests.media import probe
 
 FPS = 24
 

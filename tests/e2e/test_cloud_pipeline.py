@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 from google.oauth2.credentials import Credentials
 
+from devtools.cloud_standins import veo_renders_into
+from devtools.media import probe
+from devtools.vertex_standin import PREDICT, VertexStandIn
 from longform.adapters.firestore_job_store import FirestoreJobStore
 from longform.adapters.gcs_blob_store import GcsBlobStore
 from longform.adapters.pyav_frames import PyavFrameExtractor
@@ -22,9 +25,6 @@ from longform.local_runner import LocalRunner, RetryPolicy
 from longform.ports import final_key, frame_key
 from longform.request import validate_request
 from longform.workflow import Pipeline
-from tests.cloud_standins import veo_renders_into
-from tests.fake_vertex import PREDICT, FakeVertex
-from tests.media import probe
 
 FPS = 24
 MODEL = "veo-3.1-fast-generate-001"
@@ -39,7 +39,7 @@ def test_a_chained_job_through_veo_cloud_storage_and_firestore_ends_in_a_real_vi
     jobs = FirestoreJobStore(firestore_emulator.client(), "videoJobs")
     prompts = ["A lighthouse at dawn", "The keeper climbs the stairs", "The lamp turns over the sea"]
 
-    with FakeVertex(on_generate=veo_renders_into(gcs)) as vertex:
+    with VertexStandIn(on_generate=veo_renders_into(gcs)) as vertex:
         client = veo_client("demo-longform", "us-central1", vertex.url, credentials=Credentials(token="local"))
         pipeline = Pipeline(
             jobs, gcs, VeoVideoModel(client, MODEL, bucket), PyavFrameExtractor(gcs), PyavStitcher(gcs), poll_seconds=0

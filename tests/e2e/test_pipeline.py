@@ -10,13 +10,13 @@ import av
 import numpy as np
 import pytest
 
+from devtools.media import audio_onsets, probe, psnr
 from longform import bootstrap
 from longform.config import Settings
 from longform.errors import TransientError
 from longform.job import Job, SegmentStatus, Status
 from longform.ports import BlobStore, Operation, SegmentSpec, VideoModel, final_key
 from longform.request import validate_request
-from tests.media import audio_onsets, probe, psnr
 
 FPS = 24
 

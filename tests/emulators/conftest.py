@@ -1,4 +1,4 @@
-"""The emulator end-to-end tier: one EmulatorSuite for the module's tests (tests/emulator_suite.py),
+"""The emulator end-to-end tier: one EmulatorSuite for the module's tests (devtools/emulator_suite.py),
 on free ports, with Inngest's sleeps and backoff shortened. Stopping it fails the run if any port it
 served on is still open."""
 
@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools.emulator_suite import EmulatorSuite, Ports, SuiteUnavailable
 from tests.conftest import unavailable
-from tests.emulator_suite import EmulatorSuite, Ports, SuiteUnavailable
 
 SLEEP_FACTOR = 0.05  # Inngest sleeps and retry backoff (10 s, 20 s…) at a twentieth
 

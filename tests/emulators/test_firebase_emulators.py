@@ -20,11 +20,11 @@ from unittest import mock
 import pytest
 from google.cloud import firestore
 
+from devtools.emulator_suite import BUCKET, PROJECT, EmulatorSuite
+from devtools.media import probe
+from devtools.vertex_standin import PREDICT, HttpFailure, Outcome
 from longform.cloud.callables import idempotent_job_id
 from longform.job import Job, SegmentStatus, Status
-from tests.emulator_suite import BUCKET, PROJECT, EmulatorSuite
-from tests.fake_vertex import PREDICT, HttpFailure, Outcome
-from tests.media import probe
 
 pytestmark = pytest.mark.slow
 

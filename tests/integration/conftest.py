@@ -37,7 +37,3 @@ def render(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
         return made[key]
 
     return make
-
-
-# Cloud Storage: the session's emulator (tests/storage_emulator.py; shared with tests/contract).
-from tests.storage_emulator import storage_emulator  # noqa: E402, F401

@@ -26,10 +26,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from google.auth import compute_engine
 from google.oauth2 import service_account
 
+from devtools.servers import free_port
+from devtools.storage_emulator import StorageEmulator
 from longform.adapters.gcs_blob_store import GcsBlobStore
 from longform.errors import PermanentError, TransientError
-from tests.servers import free_port
-from tests.storage_emulator import StorageEmulator
 
 SIGNER = "longform-signer@demo-longform-test.iam.gserviceaccount.com"
 MiB = 1024 * 1024

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from devtools.media import frames, reencode
 from longform.adapters.local_blob_store import LocalBlobStore
 from longform.adapters.pyav_frames import PyavFrameExtractor, extract_last_frame
 from longform.errors import PermanentError
-from tests.media import frames, reencode
 
 pytestmark = pytest.mark.slow
 

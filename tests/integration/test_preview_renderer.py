@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from devtools.media import audio_onsets, frame_at, frames, probe, psnr
 from longform.adapters.local_blob_store import LocalBlobStore
 from longform.adapters.preview_video_model import PreviewVideoModel, render_preview
 from longform.adapters.pyav_frames import extract_last_frame
 from longform.errors import PermanentError
 from longform.ports import SegmentSpec
 from longform.request import FRAME_SIZES
-from tests.media import audio_onsets, frame_at, frames, probe, psnr
 
 pytestmark = pytest.mark.slow
 

@@ -9,12 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from longform.adapters import pyav_stitcher
-from longform.adapters.local_blob_store import LocalBlobStore
-from longform.adapters.pyav_stitcher import PyavStitcher, concat_mp4
-from longform.errors import PermanentError
-from longform.ports import StitchSpec
-from tests.media import (
+from devtools.media import (
     audio_onsets,
     decoded_audio,
     frames,
@@ -24,6 +19,11 @@ from tests.media import (
     video_packets,
     video_pts,
 )
+from longform.adapters import pyav_stitcher
+from longform.adapters.local_blob_store import LocalBlobStore
+from longform.adapters.pyav_stitcher import PyavStitcher, concat_mp4
+from longform.errors import PermanentError
+from longform.ports import StitchSpec
 
 pytestmark = pytest.mark.slow
 

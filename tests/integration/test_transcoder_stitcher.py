@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
+from devtools.servers import free_port
+from devtools.transcoder_standin import TranscoderStandIn
 from longform.adapters.transcoder_stitcher import TranscoderStitcher, transcoder_client
 from longform.errors import PermanentError, TransientError
 from longform.ports import StitchSpec, final_key, segment_key
-from tests.fake_transcoder import FakeTranscoder
-from tests.servers import free_port
 
 BUCKET = "longform-test"
-Make = Callable[..., tuple[FakeTranscoder, TranscoderStitcher]]
+Make = Callable[..., tuple[TranscoderStandIn, TranscoderStitcher]]
 
 
 def spec(segments: int = 3, *, audio: bool = True, seconds: int = 8, size: tuple[int, int] = (1280, 720)) -> StitchSpec:
@@ -37,10 +37,10 @@ def spec(segments: int = 3, *, audio: bool = True, seconds: int = 8, size: tuple
 
 @pytest.fixture
 def make() -> Iterator[Make]:
-    fakes: list[FakeTranscoder] = []
+    fakes: list[TranscoderStandIn] = []
 
-    def build(**options: Any) -> tuple[FakeTranscoder, TranscoderStitcher]:
-        fake = FakeTranscoder(**options).__enter__()
+    def build(**options: Any) -> tuple[TranscoderStandIn, TranscoderStitcher]:
+        fake = TranscoderStandIn(**options).__enter__()
         fakes.append(fake)
         client = transcoder_client(fake.url, AnonymousCredentials())
         return fake, TranscoderStitcher(client, "demo-project", "us-central1", BUCKET, ttl_days=3)
@@ -189,7 +189,7 @@ def test_a_failing_on_create_hook_fails_the_request_and_then_the_test() -> None:
     def broken(job: dict[str, Any]) -> None:
         raise RuntimeError("segment 1 is missing")
 
-    with pytest.raises(RuntimeError, match="segment 1 is missing"), FakeTranscoder(on_create=broken) as fake:
+    with pytest.raises(RuntimeError, match="segment 1 is missing"), TranscoderStandIn(on_create=broken) as fake:
         client = transcoder_client(fake.url, AnonymousCredentials())
         stitcher = TranscoderStitcher(client, "demo-project", "us-central1", BUCKET)
         with pytest.raises(TransientError, match="on_create failed"):

@@ -1,5 +1,5 @@
 """VeoVideoModel through the real google-genai client (vertexai=True) against a local server that
-speaks Vertex AI's Veo REST API (tests/fake_vertex.py): the wire shapes, polling by name alone, and
+speaks Vertex AI's Veo REST API (devtools/vertex_standin.py): the wire shapes, polling by name alone, and
 how each failure maps to TransientError / PermanentError."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import pytest
 from google.genai import types
 from google.oauth2.credentials import Credentials
 
+from devtools.servers import free_port
+from devtools.vertex_standin import FETCH, PREDICT, HttpFailure, Outcome, VertexStandIn
 from longform.adapters.veo_video_model import VeoVideoModel, veo_client
 from longform.errors import PermanentError, TransientError
 from longform.ports import SegmentSpec
-from tests.fake_vertex import FETCH, PREDICT, FakeVertex, HttpFailure, Outcome
-from tests.servers import free_port
 
 PROJECT, LOCATION, BUCKET = "demo-longform", "us-central1", "longform-bucket"
 MODEL = "veo-3.1-fast-generate-001"
@@ -64,12 +64,12 @@ def made() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def vertex(made: dict[str, dict[str, Any]]) -> Iterator[FakeVertex]:
-    with FakeVertex(on_generate=lambda request, uri: made.__setitem__(uri, request)) as server:
+def vertex(made: dict[str, dict[str, Any]]) -> Iterator[VertexStandIn]:
+    with VertexStandIn(on_generate=lambda request, uri: made.__setitem__(uri, request)) as server:
         yield server
 
 
-def veo(vertex: FakeVertex, model: str = MODEL, bucket: str = BUCKET, **options: Any) -> VeoVideoModel:
+def veo(vertex: VertexStandIn, model: str = MODEL, bucket: str = BUCKET, **options: Any) -> VeoVideoModel:
     """A fresh client and adapter each time, as a new process (a resumed run) would build them."""
     return VeoVideoModel(veo_client(PROJECT, LOCATION, vertex.url, credentials=TOKEN, **options), model, bucket)
 
@@ -86,7 +86,7 @@ def poll_until_done(model: VeoVideoModel, name: str, limit: int = 5) -> str:
 # -- start: the request Veo receives -------------------------------------------------------------
 
 
-def test_start_sends_the_prompt_parameters_output_folder_and_labels(vertex: FakeVertex) -> None:
+def test_start_sends_the_prompt_parameters_output_folder_and_labels(vertex: VertexStandIn) -> None:
     name = veo(vertex).start(SPEC)
 
     assert re.fullmatch(rf"{MODEL_NAME}/operations/[0-9a-f-]{{36}}", name)
@@ -109,7 +109,7 @@ def test_start_sends_the_prompt_parameters_output_folder_and_labels(vertex: Fake
     }
 
 
-def test_a_chained_segment_starts_from_the_previous_last_frame(vertex: FakeVertex) -> None:
+def test_a_chained_segment_starts_from_the_previous_last_frame(vertex: VertexStandIn) -> None:
     spec = replace(SPEC, index=1, output_key="jobs/j/segments/1.mp4", first_frame_key="jobs/j/frames/0.png")
     veo(vertex).start(spec)
 
@@ -123,7 +123,7 @@ def test_a_chained_segment_starts_from_the_previous_last_frame(vertex: FakeVerte
     assert body["parameters"]["storageUri"] == f"gs://{BUCKET}/jobs/j/segments/1/"
 
 
-def test_unset_options_are_left_out_of_the_request(vertex: FakeVertex) -> None:
+def test_unset_options_are_left_out_of_the_request(vertex: VertexStandIn) -> None:
     veo(vertex).start(replace(SPEC, seed=None, negative_prompt=None, generate_audio=False))
 
     [body] = vertex.bodies(PREDICT)
@@ -131,7 +131,7 @@ def test_unset_options_are_left_out_of_the_request(vertex: FakeVertex) -> None:
     assert body["parameters"]["generateAudio"] is False
 
 
-def test_veo_2_is_asked_for_neither_audio_nor_a_resolution(vertex: FakeVertex) -> None:
+def test_veo_2_is_asked_for_neither_audio_nor_a_resolution(vertex: VertexStandIn) -> None:
     veo(vertex, model="veo-2.0-generate-001").start(replace(SPEC, seconds=5))
 
     [request] = vertex.requests
@@ -141,7 +141,7 @@ def test_veo_2_is_asked_for_neither_audio_nor_a_resolution(vertex: FakeVertex) -
     assert "generateAudio" not in request.body["parameters"] and "resolution" not in request.body["parameters"]
 
 
-def test_label_values_are_made_valid_and_long_ids_stay_distinct(vertex: FakeVertex) -> None:
+def test_label_values_are_made_valid_and_long_ids_stay_distinct(vertex: VertexStandIn) -> None:
     long_id = "A" * 70
     model = veo(vertex)
     model.start(replace(SPEC, job_id=long_id + "1", user_id="Ünïcode.User@example.com"))
@@ -158,7 +158,7 @@ def test_label_values_are_made_valid_and_long_ids_stay_distinct(vertex: FakeVert
 
 
 def test_poll_reports_running_then_the_key_of_the_video_veo_wrote(
-    vertex: FakeVertex, made: dict[str, dict[str, Any]]
+    vertex: VertexStandIn, made: dict[str, dict[str, Any]]
 ) -> None:
     vertex.script(Outcome.video(pending=2))
     model = veo(vertex)
@@ -175,7 +175,7 @@ def test_poll_reports_running_then_the_key_of_the_video_veo_wrote(
     assert {r.body["operationName"] for r in fetches} == {name}
 
 
-def test_a_resumed_run_polls_by_name_and_starts_nothing(vertex: FakeVertex, made: dict[str, dict[str, Any]]) -> None:
+def test_a_resumed_run_polls_by_name_and_starts_nothing(vertex: VertexStandIn, made: dict[str, dict[str, Any]]) -> None:
     name = veo(vertex).start(SPEC)
 
     key = poll_until_done(veo(vertex), name)  # another client, another adapter: only the name survives
@@ -185,7 +185,7 @@ def test_a_resumed_run_polls_by_name_and_starts_nothing(vertex: FakeVertex, made
 
 
 def test_polling_a_finished_operation_again_gives_the_same_key(
-    vertex: FakeVertex, made: dict[str, dict[str, Any]]
+    vertex: VertexStandIn, made: dict[str, dict[str, Any]]
 ) -> None:
     model = veo(vertex)
     name = model.start(SPEC)
@@ -195,7 +195,7 @@ def test_polling_a_finished_operation_again_gives_the_same_key(
     assert len(made) == 1
 
 
-def test_an_unknown_operation_is_permanent(vertex: FakeVertex) -> None:
+def test_an_unknown_operation_is_permanent(vertex: VertexStandIn) -> None:
     with pytest.raises(PermanentError, match="404"):
         veo(vertex).poll(f"{MODEL_NAME}/operations/00000000-0000-0000-0000-000000000000")
 
@@ -204,7 +204,7 @@ def test_an_unknown_operation_is_permanent(vertex: FakeVertex) -> None:
 
 
 @pytest.mark.parametrize("code", [3, 8, 13])  # INVALID_ARGUMENT, RESOURCE_EXHAUSTED, INTERNAL
-def test_an_operation_that_ended_in_error_is_permanent_whatever_its_code(vertex: FakeVertex, code: int) -> None:
+def test_an_operation_that_ended_in_error_is_permanent_whatever_its_code(vertex: VertexStandIn, code: int) -> None:
     vertex.script(Outcome.failed(code, "the model could not make this"))
     model = veo(vertex)
     name = model.start(SPEC)
@@ -216,7 +216,7 @@ def test_an_operation_that_ended_in_error_is_permanent_whatever_its_code(vertex:
 
 
 def test_a_video_blocked_by_the_safety_filters_is_permanent_and_says_why(
-    vertex: FakeVertex, made: dict[str, dict[str, Any]]
+    vertex: VertexStandIn, made: dict[str, dict[str, Any]]
 ) -> None:
     reason = "Veo could not generate videos because the input image violates usage guidelines. Support codes: 1"
     vertex.script(Outcome.filtered(reason, "second reason"))
@@ -230,7 +230,7 @@ def test_a_video_blocked_by_the_safety_filters_is_permanent_and_says_why(
     assert made == {}
 
 
-def test_a_video_returned_inline_is_refused(vertex: FakeVertex) -> None:
+def test_a_video_returned_inline_is_refused(vertex: VertexStandIn) -> None:
     # Only a request without output_gcs_uri gets bytes back; the adapter never sends one, so use the SDK.
     client = veo_client(PROJECT, LOCATION, vertex.url, credentials=TOKEN)
     operation = client.models.generate_videos(model=MODEL, source=types.GenerateVideosSource(prompt="a fox"))
@@ -242,7 +242,7 @@ def test_a_video_returned_inline_is_refused(vertex: FakeVertex) -> None:
         model.poll(operation.name)
 
 
-def test_a_video_in_another_bucket_is_refused(vertex: FakeVertex) -> None:
+def test_a_video_in_another_bucket_is_refused(vertex: VertexStandIn) -> None:
     name = veo(vertex, bucket="someone-elses-bucket").start(SPEC)
     model = veo(vertex)
     assert not model.poll(name).done
@@ -265,7 +265,7 @@ def test_a_video_in_another_bucket_is_refused(vertex: FakeVertex) -> None:
     ],
 )
 def test_quota_and_server_errors_on_start_are_transient_and_retrying_works(
-    vertex: FakeVertex, failure: HttpFailure, retry_after: float | None
+    vertex: VertexStandIn, failure: HttpFailure, retry_after: float | None
 ) -> None:
     vertex.fail_next(PREDICT, failure)
     model = veo(vertex)
@@ -281,7 +281,7 @@ def test_quota_and_server_errors_on_start_are_transient_and_retrying_works(
     assert [g.name for g in vertex.generations] == [name]
 
 
-def test_a_retry_after_date_becomes_seconds_from_now(vertex: FakeVertex) -> None:
+def test_a_retry_after_date_becomes_seconds_from_now(vertex: VertexStandIn) -> None:
     in_a_minute = format_datetime(datetime.now(UTC) + timedelta(seconds=60), usegmt=True)
     vertex.fail_next(PREDICT, HttpFailure(503, retry_after=in_a_minute))
 
@@ -292,7 +292,7 @@ def test_a_retry_after_date_becomes_seconds_from_now(vertex: FakeVertex) -> None
 
 
 @pytest.mark.parametrize("status", [429, 500, 503, 504])
-def test_quota_and_server_errors_on_poll_are_transient(vertex: FakeVertex, status: int) -> None:
+def test_quota_and_server_errors_on_poll_are_transient(vertex: VertexStandIn, status: int) -> None:
     model = veo(vertex)
     name = model.start(SPEC)
     vertex.fail_next(FETCH, HttpFailure(status))
@@ -305,7 +305,7 @@ def test_quota_and_server_errors_on_poll_are_transient(vertex: FakeVertex, statu
 
 
 @pytest.mark.parametrize("status", [400, 403, 404])
-def test_refusals_are_permanent(vertex: FakeVertex, status: int) -> None:
+def test_refusals_are_permanent(vertex: VertexStandIn, status: int) -> None:
     vertex.fail_next(PREDICT, HttpFailure(status, "refused"))
 
     with pytest.raises(PermanentError, match=f"{status} .*refused"):
@@ -313,7 +313,7 @@ def test_refusals_are_permanent(vertex: FakeVertex, status: int) -> None:
     assert len(vertex.requests) == 1
 
 
-def test_a_duration_the_model_does_not_take_is_permanent(vertex: FakeVertex) -> None:
+def test_a_duration_the_model_does_not_take_is_permanent(vertex: VertexStandIn) -> None:
     with pytest.raises(PermanentError, match="400 INVALID_ARGUMENT durationSeconds 5"):
         veo(vertex).start(replace(SPEC, seconds=5))
 
@@ -325,7 +325,7 @@ def test_an_unreachable_endpoint_is_transient() -> None:
         VeoVideoModel(client, MODEL, BUCKET).start(SPEC)
 
 
-def test_a_request_that_times_out_is_transient(vertex: FakeVertex) -> None:
+def test_a_request_that_times_out_is_transient(vertex: VertexStandIn) -> None:
     vertex.fail_next(FETCH, HttpFailure(500, stall=1.0))
     model = veo(vertex, timeout_seconds=0.2)
     name = model.start(SPEC)

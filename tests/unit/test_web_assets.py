@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.servers import ROOT
+from devtools.servers import ROOT
 
 WEB = ROOT / "web"
 

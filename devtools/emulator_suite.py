@@ -1,11 +1,11 @@
 """The deployed shape, whole, on one machine: the Firebase emulator suite (Functions, Firestore,
 Auth) serving ``functions/main.py``, the Cloud Storage emulator, and the stand-ins for Vertex (Veo),
-the Transcoder API, Google's token endpoint and Inngest (tests/cloud_standins.py).
+the Transcoder API, Google's token endpoint and Inngest (devtools/cloud_standins.py).
 
 ``EmulatorSuite`` starts them in order, points the functions at them through
 ``functions/.env.local`` and ``.secret.local`` (removed again at the end; any earlier files are put
 back), syncs the Inngest stand-in with ``inngest_api``, and stops everything, checking that every
-port is closed. ``python -m tests.emulator_suite`` (``make emulators``) runs it for people until
+port is closed. ``python -m devtools.emulator_suite`` (``make emulators``) runs it for people until
 Ctrl-C; the emulator end-to-end tests run it with free ports and short sleeps.
 
 Needs (see ../shared/EMULATORS.md): firebase-tools in node_modules (``npm ci``), Java 21 or newer
@@ -30,10 +30,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.cloud_standins import StandIns, running_standins, storage_client
-from tests.firestore_emulator import EmulatorUnavailable, emulator_jar
-from tests.servers import ROOT, ServerProcess, free_port, http_ready, port_open
-from tests.storage_emulator import executable as storage_emulator_executable
+from devtools.cloud_standins import StandIns, running_standins, storage_client
+from devtools.firestore_emulator import EmulatorUnavailable, emulator_jar
+from devtools.servers import ROOT, ServerProcess, free_port, http_ready, port_open
+from devtools.storage_emulator import executable as storage_emulator_executable
 
 PROJECT = "demo-longform"  # .firebaserc's: a demo- project never reaches a real one
 REGION = "us-central1"
@@ -41,7 +41,7 @@ BUCKET = "longform-emulators"
 FIREBASE = ROOT / "node_modules" / ".bin" / "firebase"
 ENV_FILES = (ROOT / "functions" / ".env.local", ROOT / "functions" / ".secret.local")
 TEST_CONFIG = ROOT / "firebase.emulators-test.json"  # git-ignored: firebase.json with other ports
-_MARK = "# Written by tests/emulator_suite.py for the Functions emulator; removed when it stops.\n"
+_MARK = "# Written by devtools/emulator_suite.py for the Functions emulator; removed when it stops.\n"
 _FIRESTORE_MAIN = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
 _READY = "All emulators ready"
 _LOADED = "Loaded functions definitions from source"

@@ -17,8 +17,8 @@ from unittest import mock
 
 from google.cloud import firestore
 
-from tests.servers import ROOT, ServerProcess, free_port, http_ready
-from tests.tokens import emulator_id_token
+from devtools.servers import ROOT, ServerProcess, free_port, http_ready
+from devtools.tokens import emulator_id_token
 
 PROJECT = "demo-longform-test"  # the demo- prefix: never a real project, no credentials
 RULES = ROOT / "firestore.rules"

@@ -114,8 +114,8 @@ class _State:
     failures: dict[str, deque[HttpFailure]] = field(default_factory=lambda: {PREDICT: deque(), FETCH: deque()})
 
 
-class FakeVertex:
-    """``with FakeVertex() as vertex:`` serves on ``vertex.url`` (127.0.0.1, a free port)."""
+class VertexStandIn:
+    """``with VertexStandIn() as vertex:`` serves on ``vertex.url`` (127.0.0.1, a free port)."""
 
     def __init__(self, on_generate: OnGenerate | None = None) -> None:
         self.on_generate = on_generate
@@ -266,7 +266,7 @@ class FakeVertex:
             response["videos"] = [{"gcsUri": uri, "mimeType": "video/mp4"}]
         return {"name": generation.name, "done": True, "response": response}
 
-    def __enter__(self) -> FakeVertex:
+    def __enter__(self) -> VertexStandIn:
         self._thread.start()
         return self
 

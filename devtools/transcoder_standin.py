@@ -1,6 +1,6 @@
 """A local HTTP server that speaks the Transcoder REST API (v1), for tests.
 
-    with FakeTranscoder(states=["PENDING", "RUNNING", "SUCCEEDED"]) as fake:
+    with TranscoderStandIn(states=["PENDING", "RUNNING", "SUCCEEDED"]) as fake:
         client = transcoder_client(fake.url, AnonymousCredentials())
 
 It serves ``POST /v1/projects/{p}/locations/{l}/jobs`` (create: answers the job with a new
@@ -53,7 +53,7 @@ class _Refused(Exception):
         self.status = status
 
 
-class FakeTranscoder:
+class TranscoderStandIn:
     def __init__(
         self,
         states: Sequence[str] = ("PENDING", "RUNNING", "SUCCEEDED"),
@@ -90,7 +90,7 @@ class FakeTranscoder:
         with self._lock:
             self._failures.extend([(status, message)] * times)
 
-    def __enter__(self) -> FakeTranscoder:
+    def __enter__(self) -> TranscoderStandIn:
         self._thread.start()
         return self
 
@@ -204,7 +204,7 @@ def _gs(uri: object) -> bool:
     return isinstance(uri, str) and uri.startswith("gs://") and len(uri) > len("gs://")
 
 
-def _handler(fake: FakeTranscoder) -> type[BaseHTTPRequestHandler]:
+def _handler(fake: TranscoderStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the client's session expects
         disable_nagle_algorithm = True  # headers and body go out as two writes; don't wait on the ACK

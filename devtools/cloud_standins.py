@@ -17,14 +17,14 @@ from typing import Any
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage  # type: ignore[import-untyped]
 
+from devtools.inngest_standin import InngestDevServer
+from devtools.oauth_standin import OAuthStandIn
+from devtools.transcoder_standin import JobJson, TranscoderStandIn
+from devtools.vertex_standin import VertexStandIn
 from longform.adapters.gcs_blob_store import GcsBlobStore
 from longform.adapters.preview_video_model import render_preview
 from longform.adapters.pyav_stitcher import concat_mp4
 from longform.request import FRAME_SIZES
-from tests.fake_google_oauth import FakeOAuth
-from tests.fake_transcoder import FakeTranscoder, JobJson
-from tests.fake_vertex import FakeVertex
-from tests.inngest_dev_server import InngestDevServer
 
 
 def veo_renders_into(gcs: GcsBlobStore) -> Callable[[dict[str, Any], str], None]:
@@ -81,9 +81,9 @@ def storage_client(url: str, project: str) -> Any:
 
 @dataclass
 class StandIns:
-    vertex: FakeVertex
-    transcoder: FakeTranscoder
-    oauth: FakeOAuth
+    vertex: VertexStandIn
+    transcoder: TranscoderStandIn
+    oauth: OAuthStandIn
     inngest: InngestDevServer
     gcs: GcsBlobStore
 
@@ -97,11 +97,11 @@ def running_standins(
     gcs = GcsBlobStore(storage_client(storage_url, project), bucket)
     with ExitStack() as stack:
         yield StandIns(
-            vertex=stack.enter_context(FakeVertex(on_generate=veo_renders_into(gcs))),
+            vertex=stack.enter_context(VertexStandIn(on_generate=veo_renders_into(gcs))),
             transcoder=stack.enter_context(
-                FakeTranscoder(states=("RUNNING", "SUCCEEDED"), on_create=transcoder_concats_into(gcs))
+                TranscoderStandIn(states=("RUNNING", "SUCCEEDED"), on_create=transcoder_concats_into(gcs))
             ),
-            oauth=stack.enter_context(FakeOAuth()),
+            oauth=stack.enter_context(OAuthStandIn()),
             inngest=stack.enter_context(
                 InngestDevServer(sleep_factor=sleep_factor, retry_base_seconds=retry_base_seconds)
             ),

@@ -3,8 +3,10 @@ takes events where the SDK sends them in dev mode and runs the app's functions o
 HTTP protocol, as Inngest's executor does. The product code cannot tell it from Inngest.
 
 What it speaks (the SDK's side is ``inngest._internal.comm_lib``):
-- Events: ``POST /e/{eventKey}`` with one event or a list → ``{"ids": [...], "status": 200}``.
-  An event ``id`` seen before is dropped (Inngest deduplicates on it for 24 h).
+- Events (the Event API, what ``send``/``send_sync`` call): ``POST /e/{eventKey}`` with one event or
+  a list → ``{"ids": [...], "status": 200}``; ``events`` and ``keys`` record what came. An event
+  ``id`` seen before is dropped (Inngest deduplicates on it for 24 h). With no app synced it is
+  just the Event API; ``fail_status`` makes it answer every send with that status instead.
 - Sync: ``sync(app_url)`` GETs the endpoint's introspection, then PUTs it; the SDK answers by
   POSTing its function configs to ``/fn/register`` here (triggers, step URL, retries, cancel,
   idempotency, and one ``<fn>-failure`` function per ``on_failure``).
@@ -38,8 +40,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from tests.inngest_executor import run_request
-from tests.servers import JsonHandler
+from devtools.inngest_executor import run_request
+from devtools.servers import JsonHandler
 
 FUNCTION_FAILED = "inngest/function.failed"
 _HEADERS = {"X-Inngest-Server-Kind": "dev", "Content-Type": "application/json"}
@@ -73,6 +75,8 @@ class InngestDevServer:
         self.retry_base_seconds = retry_base_seconds
         self.functions: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
+        self.keys: list[str] = []  # the event key of each send
+        self.fail_status: int | None = None
         self.runs: list[Run] = []
         self._seen_ids: set[str] = set()
         self._idempotency: set[tuple[str, str]] = set()
@@ -293,7 +297,11 @@ def _handler(server: InngestDevServer) -> type[BaseHTTPRequestHandler]:
             except json.JSONDecodeError:
                 return self._answer(400, {"error": "the body is not JSON"})
             if path.startswith("/e/"):
+                if server.fail_status is not None:
+                    return self._answer(server.fail_status, {"error": "event API unavailable"})
                 events = body if isinstance(body, list) else [body]
+                with server._lock:
+                    server.keys.append(path.removeprefix("/e/"))
                 return self._answer(200, {"ids": server.send(events), "status": 200})
             if path == "/fn/register":
                 return self._answer(200, server._register(body))

@@ -24,7 +24,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.servers import JsonHandler
+from devtools.servers import JsonHandler
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 CLIENT_EMAIL = "longform-emulators@demo-longform.iam.gserviceaccount.com"
@@ -32,8 +32,8 @@ AUDIENCE = "https://oauth2.googleapis.com/token"  # what Google's token endpoint
 
 
 @dataclass
-class FakeOAuth:
-    """``with FakeOAuth() as oauth:`` serves ``oauth.token_uri``; ``oauth.issued`` lists the tokens."""
+class OAuthStandIn:
+    """``with OAuthStandIn() as oauth:`` serves ``oauth.token_uri``; ``oauth.issued`` lists the tokens."""
 
     issued: list[str] = field(default_factory=list)
 
@@ -90,7 +90,7 @@ class FakeOAuth:
             self.issued.append(token)
         return 200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
 
-    def __enter__(self) -> FakeOAuth:
+    def __enter__(self) -> OAuthStandIn:
         self._thread.start()
         return self
 
@@ -99,7 +99,7 @@ class FakeOAuth:
         self._server.server_close()
 
 
-def _handler(oauth: FakeOAuth) -> type[BaseHTTPRequestHandler]:
+def _handler(oauth: OAuthStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(JsonHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()

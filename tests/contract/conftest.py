@@ -1,3 +1,0 @@
-"""Servers the contract suites run the cloud adapters against."""
-
-from tests.storage_emulator import storage_emulator  # noqa: F401
