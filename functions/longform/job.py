@@ -48,6 +48,7 @@ class SegmentStatus(StrEnum):
     GENERATING = "generating"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # the job was cancelled before this scene was made
 
 
 def utc_now() -> str:
@@ -172,6 +173,10 @@ class Job(_Record):
             self.set_progress(max(self.progress, GENERATION_PROGRESS))
         if status is Status.COMPLETED:
             self.set_progress(100)
+        if status is Status.CANCELLED:
+            for seg in self.segments:
+                if seg.status in (SegmentStatus.PENDING, SegmentStatus.GENERATING):
+                    seg.status = SegmentStatus.CANCELLED
 
     def set_progress(self, progress: int) -> None:
         if not 0 <= progress <= 100:

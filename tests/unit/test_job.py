@@ -131,6 +131,20 @@ def test_failure_records_reason_and_step_and_keeps_segments() -> None:
         job.fail("again")
 
 
+def test_cancelling_marks_every_scene_not_made_cancelled_and_keeps_the_made_ones() -> None:
+    job = job_in(Status.GENERATING)
+    job.start_segment(0)
+    job.complete_segment(0, "file:///0.mp4")
+    job.start_segment(1)
+    job.move_to(Status.CANCELLED)
+    assert [(s.status, s.attempts) for s in job.segments] == [
+        (SegmentStatus.COMPLETED, 1),
+        (SegmentStatus.CANCELLED, 1),
+        (SegmentStatus.CANCELLED, 0),
+    ]
+    assert job.segments[0].uri == "file:///0.mp4"
+
+
 def test_job_round_trips_through_json_with_camel_case_fields() -> None:
     job = job_in(Status.GENERATING)
     data = job.to_json()
