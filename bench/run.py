@@ -72,7 +72,7 @@ class Timed:
 
 
 def run_job(local: bootstrap.Local, prompts: list[str], **fields: object) -> tuple[Job, float]:
-    job = Job.new(validate_request({"prompts": prompts, **fields}), bootstrap.LOCAL_USER)
+    job = Job.new(validate_request({"prompts": prompts, **fields}), bootstrap.LOCAL_USER.user_id)
     local.pipeline.jobs.create(job)
     start = time.perf_counter()
     done = local.runner.run(job.job_id)

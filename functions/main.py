@@ -1,7 +1,8 @@
 """Firebase entry points of the ``longform`` codebase: a thin list, no logic.
 
-Each handler hands over to the ``longform.cloud`` package. Clients are built on first use,
-so ``firebase deploy`` can import this file to discover the functions without credentials.
+Each handler hands the request and the one composition root (``Cloud``) to the ``longform.cloud``
+package. The composition builds its clients on first use, so ``firebase deploy`` can import this
+file to discover the functions without credentials.
 """
 
 from typing import Any
@@ -10,23 +11,27 @@ from firebase_admin import initialize_app
 from firebase_functions import firestore_fn, https_fn, options
 
 from longform.cloud import callables, inngest_app, stitch_poller
-from longform.cloud.params import INNGEST_EVENT_KEY, INNGEST_SIGNING_KEY, JOBS_COLLECTION, REGION
+from longform.cloud.composition import Cloud
+from longform.cloud.params import DEPLOY, INNGEST_EVENT_KEY, INNGEST_SIGNING_KEY
+from longform.config import JOBS_COLLECTION
 from longform.logs import setup_json_logging
 
 initialize_app()  # lazy credentials: the callables need it to verify ID tokens
 setup_json_logging()
+cloud = Cloud()
+REGION = DEPLOY.region
 
 
 @https_fn.on_call(region=REGION, timeout_sec=60, memory=options.MemoryOption.MB_512, secrets=[INNGEST_EVENT_KEY])
 def trigger_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
     """Validate a request, store the job as queued, start it on Inngest."""
-    return callables.trigger_job(req)
+    return callables.trigger_job(req, cloud)
 
 
 @https_fn.on_call(region=REGION, timeout_sec=60, memory=options.MemoryOption.MB_512, secrets=[INNGEST_EVENT_KEY])
 def cancel_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
     """Cancel the caller's own job: no further segment starts."""
-    return callables.cancel_job(req)
+    return callables.cancel_job(req, cloud)
 
 
 @https_fn.on_request(
@@ -38,7 +43,7 @@ def cancel_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, 
 )
 def inngest_api(req: https_fn.Request) -> https_fn.Response:
     """Serve the Inngest functions generate_long_form_video and stitch_video."""
-    return inngest_app.handle(req)
+    return inngest_app.handle(req, cloud)
 
 
 @firestore_fn.on_document_updated(
@@ -51,4 +56,5 @@ def poll_transcoder_job(event: firestore_fn.Event[firestore_fn.Change[firestore_
         event.params["jobId"],
         change.before.to_dict() if change.before else None,
         change.after.to_dict() if change.after else None,
+        cloud,
     )

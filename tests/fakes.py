@@ -6,7 +6,7 @@ import copy
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -58,6 +58,11 @@ class InMemoryJobStore:
         jobs.sort(key=lambda j: j.job_id)  # ties by id ascending, as the SQLite store orders them
         jobs.sort(key=lambda j: j.timings["createdAt"], reverse=True)  # stable: newest first
         return [copy.deepcopy(j) for j in jobs[:limit]]
+
+    def ids_starting_with(self, prefix: str, user_id: str, limit: int = 2) -> Sequence[str]:
+        with self._lock:
+            ids = sorted(i for i, j in self.jobs.items() if j.user_id == user_id and i.startswith(prefix))
+        return ids[:limit]
 
 
 class InMemoryBlobStore:

@@ -1,4 +1,4 @@
-"""The composition root: the one place that names concrete adapters."""
+"""The local composition root: the one place that names the embedded adapters."""
 
 from __future__ import annotations
 
@@ -11,31 +11,37 @@ from .adapters.sqlite import Database
 from .adapters.sqlite_job_store import SqliteJobStore
 from .config import Settings
 from .job import Job
-from .local_runner import LocalRunner, RetryPolicy
+from .local_runner import LocalRunner, RetryPolicy, ThreadEngine
 from .ports import BlobStore, JobStore, VideoModel
+from .request import Limits
+from .service import Caller, JobService
 from .workflow import Pipeline
 
-LOCAL_USER = "local"  # the embedded mode has one user
+LOCAL_USER = Caller("local")  # the embedded mode has one user
 
 
 @dataclass(frozen=True)
 class Local:
-    """The embedded pipeline and its runner, all under ``settings.data_dir``."""
+    """The embedded pipeline, its runner and the use cases over them, under ``settings.data_dir``."""
 
     settings: Settings
     db: Database
     pipeline: Pipeline
     runner: LocalRunner
+    engine: ThreadEngine
+    service: JobService
 
 
 def local(
     settings: Settings,
     model: Callable[[BlobStore], VideoModel] | None = None,
     on_update: Callable[[Job], None] | None = None,
+    max_active_jobs: int | None = None,
 ) -> Local:
     """Everything offline: SQLite jobs, a blob folder, the preview renderer, the PyAV stitcher.
     ``model`` builds a replacement for the renderer from the blob store (tests, benchmarks);
-    ``on_update`` hears every write to a job."""
+    ``on_update`` hears every write to a job. Local jobs have no active-job limit by default: a
+    killed run stays unfinished until resumed, and must not lock its user out."""
     from .adapters.preview_video_model import PreviewVideoModel
     from .adapters.pyav_frames import PyavFrameExtractor
     from .adapters.pyav_stitcher import PyavStitcher
@@ -55,4 +61,7 @@ def local(
         max_polls=settings.max_polls,
     )
     retry = RetryPolicy(settings.retry_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
-    return Local(settings, db, pipeline, LocalRunner(pipeline, db, retry, settings.concurrency))
+    runner = LocalRunner(pipeline, db, retry, settings.concurrency)
+    engine = ThreadEngine(runner)
+    service = JobService(jobs, engine, Limits.of("preview", settings.veo_model, "ffmpeg"), max_active_jobs)
+    return Local(settings, db, pipeline, runner, engine, service)

@@ -25,9 +25,8 @@ from rich.table import Table
 
 from . import bootstrap
 from .config import Settings
-from .errors import InvalidRequest, JobNotFound
+from .errors import InvalidRequest, InvalidSetting, JobNotFound
 from .job import Job, Status
-from .request import validate_request
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 REFRESH_SECONDS = 0.1
@@ -39,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(console)
     try:
         return int(args.command(args, console))
-    except InvalidRequest as exc:
+    except (InvalidRequest, InvalidSetting) as exc:
         console.print(f"[red]invalid input[/red] — {exc}", markup=True)
         return EXIT_INVALID
     except JobNotFound as exc:
@@ -52,25 +51,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def _generate(args: argparse.Namespace, console: Console) -> int:
     # Everything is checked before anything is written: a bad request leaves no job and no files.
-    args.request = validate_request(_request_fields(args))
+    fields = _request_fields(args)
     settings = _settings(args)
     if args.concurrency is not None:
-        settings = settings.with_(concurrency=args.concurrency)
-    return _run_and_report(settings, None, args, console)
+        try:
+            settings = settings.with_(concurrency=args.concurrency)
+        except InvalidSetting as exc:
+            raise InvalidRequest("--concurrency", exc.rule) from None
+    return _run_and_report(settings, fields, None, args, console)
 
 
 def _resume(args: argparse.Namespace, console: Console) -> int:
     settings = _settings(args)
     if not settings.db_path.exists():
         raise JobNotFound(args.job_id)
-    return _run_and_report(settings, args.job_id, args, console)
+    return _run_and_report(settings, None, args.job_id, args, console)
 
 
 def _status(args: argparse.Namespace, console: Console) -> int:
     settings = _settings(args)
     if not settings.db_path.exists():
         raise JobNotFound(args.job_id)
-    job = bootstrap.local(settings).pipeline.jobs.get(args.job_id)
+    job = bootstrap.local(settings).service.find(bootstrap.LOCAL_USER, args.job_id)
     if args.json:
         print(json.dumps(job.to_json()))
         return EXIT_OK
@@ -86,7 +88,7 @@ def _status(args: argparse.Namespace, console: Console) -> int:
 
 def _list(args: argparse.Namespace, console: Console) -> int:
     settings = _settings(args)
-    jobs = bootstrap.local(settings).pipeline.jobs.list() if settings.db_path.exists() else []
+    jobs = bootstrap.local(settings).service.recent(bootstrap.LOCAL_USER, 50) if settings.db_path.exists() else []
     if args.json:
         print(json.dumps([job.to_json() for job in jobs]))
         return EXIT_OK
@@ -126,21 +128,23 @@ def _serve(args: argparse.Namespace, console: Console) -> int:
 # -- running with progress ---------------------------------------------------------------------------
 
 
-def _run_and_report(settings: Settings, job_id: str | None, args: argparse.Namespace, console: Console) -> int:
-    """Create (when ``args`` carry a new job) or resume a job, run it in a worker thread and
-    show every change to it as it happens."""
+def _run_and_report(
+    settings: Settings, fields: dict[str, Any] | None, job_id: str | None, args: argparse.Namespace, console: Console
+) -> int:
+    """Start a new job (from the request ``fields``) or resume ``job_id``, in a worker thread,
+    and show every change to it as it happens."""
     updates: queue.Queue[Job] = queue.Queue()
     local = bootstrap.local(settings, on_update=updates.put)
-    if job_id is None:
-        job = Job.new(args.request, bootstrap.LOCAL_USER)
-        local.pipeline.jobs.create(job)
-        console.print(f"job {job.job_id}: {len(job.segments)} scene(s) × {args.request.segment_seconds}s")
-    else:
-        job = local.pipeline.jobs.get(job_id)
-        console.print(f"resuming job {job.job_id} ({job.status}, {job.progress}%)")
     started = time.monotonic()
-    worker = threading.Thread(target=local.runner.run, args=(job.job_id,), name="job", daemon=True)
-    worker.start()
+    if job_id is None:
+        ref = local.service.trigger(bootstrap.LOCAL_USER, fields)
+        job = local.service.job(bootstrap.LOCAL_USER, ref["jobId"])
+        console.print(f"job {job.job_id}: {len(job.segments)} scene(s) × {job.video_request.segment_seconds}s")
+    else:
+        job = local.service.find(bootstrap.LOCAL_USER, job_id)
+        console.print(f"resuming job {job.job_id} ({job.status}, {job.progress}%)")
+        local.service.resume(bootstrap.LOCAL_USER, job.job_id)
+    worker = local.engine.threads.get(job.job_id) or threading.Thread(target=lambda: None)
     try:
         _watch(job, updates, worker, console)
     except KeyboardInterrupt:

@@ -1,47 +1,153 @@
-"""Settings, read from the environment once, with defaults that run offline."""
+"""Every setting of Longform, in one model: read from the environment once, validated, frozen.
+
+Each field has one environment name (its alias) and says where it applies:
+
+- ``param``: a Firebase param of the deployed functions (``functions/.env.<project>``, or asked
+  by ``firebase deploy``); ``cloud/params.py`` declares them from this model, and the functions
+  read them at run time through ``Settings.from_env()``.
+- ``deploy``: fixed when ``firebase deploy`` discovers the functions (region, flow control).
+- ``local``: the embedded pipeline (the CLI and ``longform serve``).
+
+A bad value raises InvalidSetting naming the variable and the rule. The defaults run offline.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, Literal
 
-from .errors import InvalidRequest
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InvalidSetting
+
+DEMO_PROJECT = "demo-longform"  # .firebaserc's project: the emulators and local mode; never a real one
+DEFAULT_REGION = "us-central1"
+JOBS_COLLECTION = "videoJobs"
 
 
-@dataclass(frozen=True)
-class Settings:
-    data_dir: Path = Path(".longform")
-    concurrency: int = 4  # segments generated at once when chain=false
-    retry_attempts: int = 5  # tries per step, the first included
-    retry_base_seconds: float = 1.0  # first backoff; doubles per attempt, with jitter
-    retry_max_seconds: float = 60.0
-    poll_seconds: float = 10.0  # between polls of a long-running model or stitch operation
-    max_polls: int = 60
+def _setting(default: Any, env: str | tuple[str, ...], where: str, about: str, **rules: Any) -> Any:
+    names = (env,) if isinstance(env, str) else env
+    return Field(
+        default,
+        validation_alias=AliasChoices(*names),
+        description=about,
+        json_schema_extra={"env": names[0], "where": where},
+        **rules,
+    )
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True)
+
+    # -- where -------------------------------------------------------------------------------------
+    project: str = _setting(DEMO_PROJECT, ("GCLOUD_PROJECT", "GOOGLE_CLOUD_PROJECT"), "deploy", "the project id")
+    region: str = _setting(DEFAULT_REGION, "LONGFORM_REGION", "deploy", "the functions' region", min_length=1)
+
+    # -- the embedded pipeline ----------------------------------------------------------------------
+    data_dir: Path = _setting(Path(".longform"), "LONGFORM_DATA_DIR", "local", "where local jobs and files live")
+    concurrency: int = _setting(4, "LONGFORM_CONCURRENCY", "local", "scenes made at once when chain=false", ge=1)
+    retry_attempts: int = _setting(5, "LONGFORM_RETRY_ATTEMPTS", "local", "tries per step, the first included", ge=1)
+    retry_base_seconds: float = _setting(
+        1.0, "LONGFORM_RETRY_BASE_SECONDS", "local", "first backoff; doubles per attempt, with jitter", ge=0
+    )
+    retry_max_seconds: float = Field(60.0, ge=0)
+    max_polls: int = Field(60, ge=1)
+
+    # -- Firebase params: the deployed functions ------------------------------------------------------
+    bucket: str = _setting("", "LONGFORM_BUCKET", "param", "Cloud Storage bucket for segments and videos")
+    local_dir: Path | None = _setting(
+        None, "LONGFORM_LOCAL_DIR", "param", "a local folder used instead of a bucket (emulators, tests)"
+    )
+    video_model: Literal["veo", "preview"] = _setting(
+        "veo", "VIDEO_MODEL", "param", "veo, or preview (the offline renderer)"
+    )
+    veo_model: str = _setting(
+        "veo-3.1-fast-generate-001", "VEO_MODEL", "param", "the Veo model id", pattern=r"^veo-[a-z0-9.-]+$"
+    )
+    vertex_location: str = _setting("us-central1", "VERTEX_LOCATION", "param", "Vertex AI region for Veo")
+    vertex_base_url: str = _setting(
+        "", "VERTEX_BASE_URL", "param", "Vertex AI endpoint (empty: the region's public endpoint)"
+    )
+    stitch_backend: Literal["transcoder", "ffmpeg"] = _setting(
+        "transcoder", "STITCH_BACKEND", "param", "transcoder, or ffmpeg (PyAV stream copy in the function)"
+    )
+    transcoder_location: str = _setting("us-central1", "TRANSCODER_LOCATION", "param", "Transcoder API region")
+    transcoder_endpoint: str = _setting(
+        "", "TRANSCODER_ENDPOINT", "param", "Transcoder API endpoint (empty: the public one)"
+    )
+    # V4 signed URLs live at most 7 days.
+    signed_url_hours: int = _setting(
+        72, "SIGNED_URL_HOURS", "param", "lifetime of the final video's signed URL (1 to 168)", ge=1, le=168
+    )
+    max_active_jobs: int = _setting(3, "MAX_ACTIVE_JOBS", "param", "unfinished jobs allowed per user", ge=1)
+    poll_seconds: float = _setting(
+        10.0, "POLL_SECONDS", "param", "first wait between polls of a Veo operation (then ×1.5, at most 60 s)", ge=0
+    )
+    # The poller's lease is its budget + 60 s, within the trigger's 540 s timeout.
+    stitch_poll_budget_seconds: int = _setting(
+        300,
+        "STITCH_POLL_BUDGET_SECONDS",
+        "param",
+        "how long one poller invocation waits on a Transcoder job (1 to 480)",
+        ge=1,
+        le=480,
+    )
+    stitch_max_poll_attempts: int = _setting(
+        6, "STITCH_MAX_POLL_ATTEMPTS", "param", "poller invocations before a stitch is declared timed out", ge=1
+    )
+    inngest_serve_origin: str = _setting(
+        "",
+        "INNGEST_SERVE_ORIGIN",
+        "param",
+        "the origin Inngest calls, e.g. https://REGION-PROJECT.cloudfunctions.net (empty: the request's)",
+    )
+    inngest_serve_path: str = _setting(
+        "", "INNGEST_SERVE_PATH", "param", "the path Inngest calls, e.g. /inngest_api (empty: the request's)"
+    )
+
+    # -- fixed at deploy: Inngest flow control ----------------------------------------------------------
+    # Inngest counts steps executing at once (a sleeping run holds no slot); the per-user limit also
+    # caps how many unchained segments of one job are in flight together.
+    user_concurrency: int = _setting(2, "USER_CONCURRENCY", "deploy", "steps at once per user", ge=1)
+    model_concurrency: int = _setting(10, "MODEL_CONCURRENCY", "deploy", "steps at once, all users: Veo's quota", ge=1)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, only: Iterable[str] | None = None) -> Settings:
+        """The settings the environment gives (empty values count as unset); ``only`` reads just
+        those fields and leaves the rest at their defaults."""
         env = os.environ if env is None else env
-        s = cls()
-        values = {
-            "data_dir": Path(env["LONGFORM_DATA_DIR"]) if env.get("LONGFORM_DATA_DIR") else s.data_dir,
-            "concurrency": _number(env, "LONGFORM_CONCURRENCY", s.concurrency, int),
-            "retry_attempts": _number(env, "LONGFORM_RETRY_ATTEMPTS", s.retry_attempts, int),
-            "retry_base_seconds": _number(env, "LONGFORM_RETRY_BASE_SECONDS", s.retry_base_seconds, float),
-            "poll_seconds": _number(env, "LONGFORM_POLL_SECONDS", s.poll_seconds, float),
-        }
-        return s.with_(**values)
+        values: dict[str, str] = {}
+        for name in cls.model_fields:
+            if only is not None and name not in only:
+                continue
+            for alias in env_names(name):
+                if env.get(alias):
+                    values[alias] = env[alias]
+                    break
+        return cls._validated(values)
 
-    def with_(self, **changes: object) -> Settings:
-        new = replace(self, **changes)  # type: ignore[arg-type]
-        if new.concurrency < 1:
-            raise InvalidRequest("concurrency", "must be at least 1")
-        if new.retry_attempts < 1:
-            raise InvalidRequest("retryAttempts", "must be at least 1")
-        if new.retry_base_seconds < 0:
-            raise InvalidRequest("retryBaseSeconds", "must not be negative")
-        return new
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with these fields changed, validated like the environment's values."""
+        return type(self)._validated({**self.model_dump(), **changes})
+
+    @classmethod
+    def _validated(cls, values: Mapping[str, Any]) -> Settings:
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise InvalidSetting(_env_name_of(err["loc"]), _rule(err), err.get("input")) from None
+
+    @classmethod
+    def fields_for(cls, where: str) -> dict[str, Any]:
+        """The fields that apply ``where`` (``param``, ``deploy``, ``local``), by environment name."""
+        return {
+            _extra(field)["env"]: field
+            for field in cls.model_fields.values()
+            if isinstance(field.json_schema_extra, dict) and _extra(field)["where"] == where
+        }
 
     @property
     def db_path(self) -> Path:
@@ -52,11 +158,40 @@ class Settings:
         return self.data_dir / "blobs"
 
 
-def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> object:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return kind(raw)
-    except ValueError:
-        raise InvalidRequest(name, f"must be a number, got {raw!r}") from None
+def env_names(field: str) -> tuple[str, ...]:
+    """The environment names of a field, the first being the one to use."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return tuple(str(choice) for choice in alias.choices)
+    return ()
+
+
+def _extra(field: Any) -> dict[str, str]:
+    return field.json_schema_extra  # type: ignore[no-any-return]
+
+
+def _env_name_of(loc: tuple[int | str, ...]) -> str:
+    name = str(loc[0]) if loc else "settings"
+    if name in Settings.model_fields:
+        names = env_names(name)
+        return names[0] if names else name
+    return name
+
+
+def _rule(err: Any) -> str:
+    kind, ctx = err["type"], err.get("ctx", {})
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "must be a whole number"
+    if kind in ("float_parsing", "float_type"):
+        return "must be a number"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx['ge']}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx['le']}"
+    if kind == "literal_error":
+        return f"must be one of {ctx['expected']}"
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx['pattern']}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    return str(err["msg"])

@@ -1,17 +1,23 @@
 """The exceptions Longform raises, by what the caller should do about them.
 
     LongformError
-    ├── InvalidRequest     the request breaks a rule; nothing was written (exit code 2, INVALID_ARGUMENT)
+    ├── InvalidRequest     the request breaks a rule; nothing was written
+    ├── InvalidSetting     a setting (environment variable, Firebase param) breaks a rule
+    ├── Unauthenticated    no signed-in caller
+    ├── PermissionDenied   the caller may not do this (someone else's job)
     ├── JobNotFound        no job with that id
-    ├── TooManyActiveJobs  the user already has the most unfinished jobs allowed (RESOURCE_EXHAUSTED)
+    ├── TooManyActiveJobs  the user already has the most unfinished jobs allowed
     ├── IllegalTransition  a status or progress change the job rules forbid (a bug, never retried)
     ├── TransientError     an adapter failed in a way that may pass: retry with backoff
+    │   └── JobNotQueued   the job was stored but could not be started; it is marked failed
     ├── PermanentError     an adapter failed in a way that will not pass: fail the job
     ├── StepFailed         a workflow step gave up (permanent error, or retries exhausted)
     └── JobCancelled       the job was cancelled; stop without marking it failed
 
 Adapters map vendor errors to TransientError / PermanentError at their boundary,
-chained with ``from exc``, so the engines never see a vendor exception.
+chained with ``from exc``, so the engines never see a vendor exception. Each transport maps
+these to its own codes in one place: ``callable_errors`` (the callables, the local server) and
+the CLI's exit codes.
 """
 
 from __future__ import annotations
@@ -34,6 +40,24 @@ class InvalidRequest(LongformError):
     def from_problems(cls, problems: list[tuple[str, str]]) -> InvalidRequest:
         field, rule = problems[0]
         return cls(field, rule, problems)
+
+
+class InvalidSetting(LongformError):
+    """A setting breaks a rule. ``setting`` is its environment name, e.g. ``POLL_SECONDS``."""
+
+    def __init__(self, setting: str, rule: str, value: object = None) -> None:
+        got = f", got {value!r}" if value is not None else ""
+        super().__init__(f"{setting}: {rule}{got}")
+        self.setting = setting
+        self.rule = rule
+
+
+class Unauthenticated(LongformError):
+    """The call carries no signed-in user."""
+
+
+class PermissionDenied(LongformError):
+    """The caller is signed in but may not do this."""
 
 
 class JobNotFound(LongformError):
@@ -59,6 +83,15 @@ class TransientError(LongformError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class JobNotQueued(TransientError):
+    """The job was stored but its run could not be started (the event was not sent); the job is
+    marked failed so nothing waits on it. Trying again makes a new job."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        super().__init__(f"the job could not be queued; try again ({reason})")
+        self.job_id = job_id
 
 
 class PermanentError(LongformError):

@@ -170,3 +170,20 @@ class LocalRunner:
         except Exception as exc:  # outside any step: a poll limit, a bug
             log.exception("job %s failed", job_id)
             fail_job(self.pipeline.jobs, job_id, str(exc) or type(exc).__name__, None)
+
+
+class ThreadEngine:
+    """The Engine of the embedded pipeline: each job runs (or resumes) in a thread of this process.
+    A cancel needs no message: the run stops at its next write to the cancelled job."""
+
+    def __init__(self, runner: LocalRunner) -> None:
+        self.runner = runner
+        self.threads: dict[str, threading.Thread] = {}
+
+    def start(self, job: Job) -> None:
+        thread = threading.Thread(target=self.runner.run, args=(job.job_id,), name=f"job-{job.job_id}", daemon=True)
+        self.threads[job.job_id] = thread
+        thread.start()
+
+    def cancel(self, job: Job) -> None:
+        pass

@@ -13,13 +13,15 @@ The page talks to this server the way it talks to Firebase, so one page serves b
 - ``GET /__/longform/config.json``: tells the page it is in local mode;
 - everything else: the static page in ``web/``.
 
-There is one user, ``bootstrap.LOCAL_USER``. Jobs run in background threads of this process; a job
-interrupted by stopping the server continues with ``longform resume JOB_ID``.
+The callables are the use cases of ``service.JobService``, as in the cloud, with errors mapped
+by ``callable_errors``. There is one user, ``bootstrap.LOCAL_USER``. Jobs run in background
+threads of this process; a job interrupted by stopping the server continues with ``longform resume JOB_ID``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 import urllib.parse
@@ -36,47 +38,18 @@ from werkzeug.serving import make_server
 
 from . import bootstrap
 from .adapters.local_blob_store import LocalBlobStore
+from .callable_errors import CallableError, callable_error
 from .config import Settings
-from .errors import InvalidRequest, JobNotFound, PermanentError
-from .job import FINAL_STATUSES, Job, SegmentStatus, Status, idempotent_job_id, is_job_id, new_job_id
+from .errors import InvalidRequest, LongformError, PermanentError
+from .job import FINAL_STATUSES, Job, SegmentStatus, Status
 from .ports import BlobStore, VideoModel
-from .request import validate_request
 
-PROJECT = "demo-longform"  # .firebaserc's project: the same paths as under the Functions emulator
-REGION = "us-central1"
 API = "/__/longform"
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"  # the repository's page (an editable install)
 DEFAULT_PORT = 8765
 KEEPALIVE_SECONDS = 15.0  # a comment line on an idle event stream, so proxies keep it open
-RECENT_JOBS = 20
 _FINAL = {status.value for status in FINAL_STATUSES}
-
-# Firebase's callable error statuses and the HTTP codes it sends with them.
-HTTP_STATUS = {
-    "INVALID_ARGUMENT": 400,
-    "UNAUTHENTICATED": 401,
-    "PERMISSION_DENIED": 403,
-    "NOT_FOUND": 404,
-    "RESOURCE_EXHAUSTED": 429,
-    "INTERNAL": 500,
-    "UNAVAILABLE": 503,
-}
-
-
-class CallableError(Exception):
-    """An error a callable returns to the page, as Firebase's ``HttpsError`` would."""
-
-    def __init__(self, status: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.details = details
-
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"status": self.status, "message": self.message}
-        if self.details is not None:
-            error["details"] = self.details
-        return {"error": error}
+log = logging.getLogger(__name__)
 
 
 class JobFeed:
@@ -117,56 +90,33 @@ class JobFeed:
                     del self._watchers[job_id]
 
 
-class LocalService:
-    """What the callables and the job endpoints do, over the embedded pipeline."""
+class LocalBackend:
+    """The embedded pipeline as the page's backend: the use cases for the one local user, the
+    feed of job writes, and the job as the page reads it."""
 
-    def __init__(self, settings: Settings, model: Callable[[BlobStore], VideoModel] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        model: Callable[[BlobStore], VideoModel] | None = None,
+        max_active_jobs: int | None = None,
+    ) -> None:
+        self.settings = settings
         self.files = LocalBlobStore(settings.blob_dir)  # the folder the pipeline's blob store writes
         self.feed = JobFeed(self.view)
-        self.local = bootstrap.local(settings, model=model, on_update=self.feed.publish)
-        self.jobs = self.local.pipeline.jobs
-
-    def trigger(self, data: Any) -> dict[str, Any]:
-        """Validate, store the job as queued, start it; the same ``requestId`` gets the same job."""
-        try:
-            video_request = validate_request(data)
-        except InvalidRequest as exc:
-            problems = [{"field": field, "rule": rule} for field, rule in exc.problems]
-            raise CallableError(
-                "INVALID_ARGUMENT", str(exc), {"field": exc.field, "rule": exc.rule, "problems": problems}
-            ) from None
-        user = bootstrap.LOCAL_USER
-        job_id = idempotent_job_id(user, video_request.request_id) if video_request.request_id else new_job_id()
-        job, created = self.jobs.submit(Job.new(video_request, user, job_id))
-        if created:
-            threading.Thread(
-                target=self.local.runner.run, args=(job.job_id,), name=f"job-{job_id}", daemon=True
-            ).start()
-        return {"jobId": job.job_id, "status": job.status.value}
-
-    def cancel(self, data: Any) -> dict[str, Any]:
-        """Mark the job cancelled: the run stops at its next write, before another segment starts."""
-        job_id = data.get("jobId") if isinstance(data, dict) else None
-        if not is_job_id(job_id):
-            raise CallableError(
-                "INVALID_ARGUMENT", "jobId: must be a job id", {"field": "jobId", "rule": "must be a job id"}
-            )
-        job = self.job(job_id)
-        if not job.status.is_final:
-            job = self.jobs.update(job_id, _cancel)
-        return {"jobId": job_id, "status": job.status.value}
+        self.local = bootstrap.local(
+            settings, model=model, on_update=self.feed.publish, max_active_jobs=max_active_jobs
+        )
+        self.service = self.local.service
+        self.callables: dict[str, Callable[[Any], dict[str, Any]]] = {
+            "trigger_long_form_video_job": lambda data: self.service.trigger(bootstrap.LOCAL_USER, data),
+            "cancel_long_form_video_job": lambda data: self.service.cancel(bootstrap.LOCAL_USER, data),
+        }
 
     def job(self, job_id: str) -> Job:
-        try:
-            job = self.jobs.get(job_id)
-        except JobNotFound:
-            raise CallableError("NOT_FOUND", f"no job {job_id}") from None
-        if job.user_id != bootstrap.LOCAL_USER:
-            raise CallableError("PERMISSION_DENIED", "only the job's owner can see it")
-        return job
+        return self.service.job(bootstrap.LOCAL_USER, job_id)
 
     def recent(self) -> list[dict[str, Any]]:
-        return [self.view(job) for job in self.jobs.list(bootstrap.LOCAL_USER, RECENT_JOBS)]
+        return [self.view(job) for job in self.service.recent(bootstrap.LOCAL_USER)]
 
     def view(self, job: Job) -> dict[str, Any]:
         """The job as the page reads it: the stored JSON, plus http URLs for what can be played."""
@@ -189,41 +139,38 @@ class LocalService:
         return f"{API}/files/{urllib.parse.quote(path.relative_to(self.files.root).as_posix())}"
 
 
-def create_app(service: LocalService, web_dir: Path = WEB_DIR) -> Flask:
+def create_app(backend: LocalBackend, web_dir: Path = WEB_DIR) -> Flask:
     app = Flask(__name__, static_folder=None)
-    callables: dict[str, Callable[[Any], dict[str, Any]]] = {
-        "trigger_long_form_video_job": service.trigger,
-        "cancel_long_form_video_job": service.cancel,
-    }
+    project, region = backend.settings.project, backend.settings.region
 
-    @app.post("/<project>/<region>/<name>")
-    def call(project: str, region: str, name: str) -> tuple[dict[str, Any], int]:
+    @app.post("/<project_id>/<region_id>/<name>")
+    def call(project_id: str, region_id: str, name: str) -> tuple[dict[str, Any], int]:
+        if (project_id, region_id) != (project, region) or name not in backend.callables:
+            return _answer(CallableError("NOT_FOUND", f"no function {project_id}/{region_id}/{name}"))
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or "data" not in body:
+            return _answer(CallableError("INVALID_ARGUMENT", 'the body must be a JSON object {"data": …}'))
         try:
-            if (project, region) != (PROJECT, REGION) or name not in callables:
-                raise CallableError("NOT_FOUND", f"no function {project}/{region}/{name}")
-            body = request.get_json(silent=True)
-            if not isinstance(body, dict) or "data" not in body:
-                raise CallableError("INVALID_ARGUMENT", 'the body must be a JSON object {"data": …}')
-            return {"result": callables[name](body["data"])}, 200
-        except CallableError as exc:
-            return exc.body(), HTTP_STATUS[exc.status]
+            return {"result": backend.callables[name](body["data"])}, 200
+        except Exception as exc:
+            return _answer(callable_error(exc))
 
     @app.get(f"{API}/config.json")
     def config() -> dict[str, Any]:
-        return {"mode": "local", "project": PROJECT, "region": REGION, "user": bootstrap.LOCAL_USER}
+        return {"mode": "local", "project": project, "region": region, "user": bootstrap.LOCAL_USER.user_id}
 
     @app.get(f"{API}/jobs")
     def jobs() -> dict[str, Any]:
-        return {"jobs": service.recent()}
+        return {"jobs": backend.recent()}
 
     @app.get(f"{API}/jobs/<job_id>/events")
     def events(job_id: str) -> Response | tuple[dict[str, Any], int]:
         try:
-            service.job(job_id)
-        except CallableError as exc:
-            return exc.body(), HTTP_STATUS[exc.status]
+            backend.job(job_id)
+        except LongformError as exc:
+            return _answer(callable_error(exc))
         return Response(
-            _event_stream(service, job_id),
+            _event_stream(backend, job_id),
             mimetype="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -231,7 +178,7 @@ def create_app(service: LocalService, web_dir: Path = WEB_DIR) -> Flask:
     @app.get(f"{API}/files/<path:key>")
     def files(key: str) -> Response:
         try:
-            path = service.files.path(key)
+            path = backend.files.path(key)
         except PermanentError:
             raise NotFound() from None
         if not path.is_file():
@@ -249,8 +196,12 @@ def create_app(service: LocalService, web_dir: Path = WEB_DIR) -> Flask:
     return app
 
 
-def _event_stream(service: LocalService, job_id: str) -> Iterator[str]:
-    with service.feed.watch(job_id, lambda: service.jobs.get(job_id)) as (view, updates):
+def _answer(error: CallableError) -> tuple[dict[str, Any], int]:
+    return error.body(), error.http_status
+
+
+def _event_stream(backend: LocalBackend, job_id: str) -> Iterator[str]:
+    with backend.feed.watch(job_id, lambda: backend.job(job_id)) as (view, updates):
         yield _event(view)
         while view["status"] not in _FINAL:
             try:
@@ -265,11 +216,6 @@ def _event(view: dict[str, Any]) -> str:
     return f"event: job\ndata: {json.dumps(view)}\n\n"
 
 
-def _cancel(job: Job) -> None:
-    if not job.status.is_final:
-        job.move_to(Status.CANCELLED)
-
-
 def serve(
     settings: Settings,
     port: int = DEFAULT_PORT,
@@ -280,7 +226,7 @@ def serve(
     """Serve until interrupted. ``model`` replaces the preview renderer (tests inject failures)."""
     if not (web_dir / "index.html").is_file():
         raise InvalidRequest("web_dir", f"{web_dir} has no index.html")
-    app = create_app(LocalService(settings, model), web_dir)
+    app = create_app(LocalBackend(settings, model), web_dir)
     server = make_server("127.0.0.1", port, app, threaded=True)
     if on_ready is not None:
         on_ready(f"http://127.0.0.1:{server.server_port}/")

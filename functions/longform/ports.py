@@ -36,6 +36,19 @@ class JobStore(Protocol):
     def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:
         """Jobs, newest first."""
 
+    def ids_starting_with(self, prefix: str, user_id: str, limit: int = 2) -> Sequence[str]:
+        """Ids of the user's jobs that start with ``prefix``, in id order, at most ``limit``."""
+
+
+class Engine(Protocol):
+    """What runs jobs: Inngest in the cloud, the local runner on a laptop."""
+
+    def start(self, job: Job) -> None:
+        """Start (or continue) the job's run; raise if it could not be started."""
+
+    def cancel(self, job: Job) -> None:
+        """Tell the run that its job was cancelled (it also stops by itself at its next step)."""
+
 
 class BlobStore(Protocol):
     """Files under string keys such as ``jobs/{jobId}/segments/0.mp4``."""
@@ -156,6 +169,7 @@ def final_key(job_id: str) -> str:
 
 __all__ = [
     "BlobStore",
+    "Engine",
     "FrameExtractor",
     "JobStore",
     "Operation",

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -14,6 +13,8 @@ from pydantic import (
     StrictInt,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -22,7 +23,9 @@ from .errors import InvalidRequest
 MAX_PROMPTS = 50
 MAX_PROMPT_CHARS = 2000
 MAX_SEED = 4_294_967_295
-SEGMENT_SECONDS = (4, 6, 8)
+SEGMENT_SECONDS = (4, 6, 8)  # Veo 3.x, and the preview renderer that stands in for it
+VEO_2_SEGMENT_SECONDS = (5, 6, 7, 8)
+TRANSCODER_MIN_SECONDS = 5  # every Transcoder input must be at least this long
 
 # Width × height for each (aspectRatio, resolution); the same sizes Veo produces.
 FRAME_SIZES: dict[tuple[str, str], tuple[int, int]] = {
@@ -31,13 +34,6 @@ FRAME_SIZES: dict[tuple[str, str], tuple[int, int]] = {
     ("16:9", "1080p"): (1920, 1080),
     ("9:16", "1080p"): (1080, 1920),
 }
-
-
-def _one_of_segment_seconds(value: int) -> int:
-    # A Literal[4, 6, 8] would let 8.0 through (it compares with ==).
-    if value not in SEGMENT_SECONDS:
-        raise ValueError("must be one of 4, 6 or 8")
-    return value
 
 
 Prompt = Annotated[
@@ -59,7 +55,7 @@ class VideoRequest(BaseModel):
     )
 
     prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_PROMPTS)]
-    segment_seconds: Annotated[StrictInt, AfterValidator(_one_of_segment_seconds)] = 8
+    segment_seconds: StrictInt = 8  # one of the deployment's lengths (Limits): checked below
     aspect_ratio: Literal["16:9", "9:16"] = "16:9"
     resolution: Literal["720p", "1080p"] = "720p"
     chain: StrictBool = True
@@ -69,6 +65,16 @@ class VideoRequest(BaseModel):
         Annotated[str, StringConstraints(strict=True, strip_whitespace=True, max_length=MAX_PROMPT_CHARS)] | None
     ) = None
     request_id: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9_-]{1,128}$")] | None = None
+
+    @field_validator("segment_seconds")
+    @classmethod
+    def _a_length_the_deployment_makes(cls, value: int, info: ValidationInfo) -> int:
+        # validate_request passes the deployment's Limits; a stored request (no context) was
+        # checked against them when it was made, so any length some model makes is fine then.
+        limits = (info.context or {}).get("limits") or _ANY_MODEL
+        if value not in limits.segment_seconds:
+            raise ValueError(limits.rule())
+        return value
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -85,33 +91,49 @@ class VideoRequest(BaseModel):
 
 def model_segment_seconds(model: str) -> tuple[int, ...]:
     """The durations a Veo model accepts: Veo 2 takes 5–8 s, Veo 3.x 4, 6 or 8 s."""
-    if model.startswith("veo-2"):
-        return (5, 6, 7, 8)
-    return SEGMENT_SECONDS
+    return VEO_2_SEGMENT_SECONDS if model.startswith("veo-2") else SEGMENT_SECONDS
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What the deployment can make, beyond the request's own rules: the segment lengths the
-    video model accepts and the stitcher can join, and why (for the error message)."""
+    """What the deployment can make: the segment lengths the video model accepts and the
+    stitcher can join, and why (for the error message)."""
 
     segment_seconds: tuple[int, ...] = SEGMENT_SECONDS
     why: str = ""
 
+    @classmethod
+    def of(cls, video_model: str, veo_model: str, stitch_backend: str) -> Limits:
+        """The lengths a deployment makes: the model's, and ≥ 5 s for the Transcoder."""
+        veo = video_model == "veo"
+        allowed = model_segment_seconds(veo_model) if veo else SEGMENT_SECONDS
+        why = [f"with {veo_model}"] if veo else []
+        if stitch_backend == "transcoder":
+            allowed = tuple(s for s in allowed if s >= TRANSCODER_MIN_SECONDS)
+            why.append(
+                "and the Transcoder stitcher, which joins segments of 5 s or more (STITCH_BACKEND=ffmpeg takes 4)"
+            )
+        return cls(segment_seconds=allowed, why=" ".join(why))
+
+    def rule(self) -> str:
+        *most, last = map(str, self.segment_seconds)
+        allowed = f"{', '.join(most)} or {last}" if most else last
+        return f"must be one of {allowed} {self.why}".rstrip()
+
+
+_ANY_MODEL = Limits(tuple(sorted(set(SEGMENT_SECONDS) | set(VEO_2_SEGMENT_SECONDS))))
+
 
 def validate_request(data: Any, limits: Limits | None = None) -> VideoRequest:
-    """Return the validated request or raise InvalidRequest naming the field and the rule."""
+    """Return the validated request or raise InvalidRequest naming the field and the rule; every
+    problem is reported. ``limits`` are the deployment's (the preview renderer's by default)."""
     if not isinstance(data, dict):
         raise InvalidRequest("request", "must be an object with a 'prompts' list")
     try:
-        request = VideoRequest.model_validate(data)
+        return VideoRequest.model_validate(data, context={"limits": limits or Limits()})
     except ValidationError as exc:
         problems = list(dict.fromkeys((_field_name(err["loc"]), _rule(err)) for err in exc.errors()))
         raise InvalidRequest.from_problems(problems) from None
-    if limits is not None and request.segment_seconds not in limits.segment_seconds:
-        allowed = ", ".join(map(str, limits.segment_seconds))
-        raise InvalidRequest("segmentSeconds", f"must be one of {allowed} {limits.why}".rstrip())
-    return request
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:

@@ -22,8 +22,10 @@ from werkzeug.test import TestResponse
 from devtools import inngest_executor as executor
 from devtools.inngest_executor import run_request, step_id
 from devtools.inngest_standin import InngestDevServer
-from longform.cloud import inngest_app, inngest_client, params, runtime
+from longform.cloud import inngest_app
+from longform.cloud.composition import Cloud
 from longform.cloud.inngest_client import JOB_REQUESTED, STITCH_REQUESTED
+from longform.config import Settings
 from longform.errors import PermanentError
 from longform.job import SegmentStatus, Status
 from longform.ports import final_key, segment_key
@@ -48,37 +50,32 @@ _INNGEST_ENV = (
 
 
 @pytest.fixture
-def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., FlaskClient]]:
-    """``serve(INNGEST_DEV="1", …)``: the endpoint with a client made under exactly that environment."""
+def serve(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FlaskClient]:
+    """``serve(world, INNGEST_DEV="1", …)``: the endpoint of a composition made under exactly that
+    environment, running against the world's fakes."""
 
-    def make(**env: str) -> FlaskClient:
+    def make(world: FakeWorld | None = None, **env: str) -> FlaskClient:
         for name in _INNGEST_ENV:
             monkeypatch.delenv(name, raising=False)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setattr(inngest_client, "client", inngest_client.new_client())
+        cloud = Cloud(Settings.from_env(), **({"pipeline": world.pipeline()} if world else {}))
         firebase = flask.Flask("firebase")  # what functions-framework does with main.inngest_api
 
         @firebase.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT"])
         @firebase.route("/<path:path>", methods=["GET", "POST", "PUT"])
         def inngest_api(path: str) -> flask.Response:
-            return inngest_app.handle(flask.request)
+            return inngest_app.handle(flask.request, cloud)
 
         return firebase.test_client()
 
-    yield make
-    runtime.reset()
+    return make
 
 
 @pytest.fixture
 def events() -> Iterator[InngestDevServer]:
     with InngestDevServer() as api:
         yield api
-
-
-def use(world: FakeWorld) -> FakeWorld:
-    runtime.override(pipeline=world.pipeline(), jobs=world.jobs)
-    return world
 
 
 def post(http: FlaskClient, fn_id: str, body: dict[str, Any], step: str = "step", **headers: str) -> TestResponse:
@@ -134,8 +131,8 @@ def test_sync_lists_both_functions_with_their_triggers_and_flow_control(serve: C
     assert generate["cancel"] == stitch["cancel"] == cancel
     assert generate["idempotency"] == stitch["idempotency"] == "event.data.jobId"
     assert generate["concurrency"] == [
-        {"key": "event.data.userId", "limit": params.USER_CONCURRENCY},
-        {"key": '"video-model"', "limit": params.MODEL_CONCURRENCY, "scope": "env"},
+        {"key": "event.data.userId", "limit": Settings().user_concurrency},
+        {"key": '"video-model"', "limit": Settings().model_concurrency, "scope": "env"},
     ]
     step = generate["steps"]["step"]
     assert step["retries"] == {"attempts": 4}
@@ -149,8 +146,7 @@ def test_sync_lists_both_functions_with_their_triggers_and_flow_control(serve: C
 def test_a_step_request_runs_the_first_step_and_answers_with_its_op(
     serve: Callable[..., FlaskClient], world: FakeWorld
 ) -> None:
-    http = serve(INNGEST_DEV="1")
-    use(world)
+    http = serve(world, INNGEST_DEV="1")
     job_id = world.submit(2)
 
     res = post(http, GENERATE, run_request(requested(job_id), {}))
@@ -166,8 +162,7 @@ def test_a_step_request_runs_the_first_step_and_answers_with_its_op(
 
 
 def test_in_cloud_mode_only_signed_requests_run_steps(serve: Callable[..., FlaskClient], world: FakeWorld) -> None:
-    http = serve(INNGEST_SIGNING_KEY=SIGNING_KEY)
-    use(world)
+    http = serve(world, INNGEST_SIGNING_KEY=SIGNING_KEY)
     job_id = world.submit(1)
     body = run_request(requested(job_id), {})
 
@@ -189,9 +184,9 @@ def test_whole_runs_through_the_endpoint_generate_then_stitch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("STITCH_BACKEND", "ffmpeg")
-    http = serve(INNGEST_DEV=events.url)  # the SDK sends events to the dev server's Event API
     blobs = InMemoryBlobStore()
-    world = use(make_world(blobs=blobs, model=FakeVideoModel(blobs, polls_until_done=1)))
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, polls_until_done=1))
+    http = serve(world, INNGEST_DEV=events.url)  # the SDK sends events to the dev server's Event API
     job_id = world.submit(3, chain=False)  # parallel steps: planned, then run one by one
 
     res = drive(http, GENERATE, requested(job_id))
@@ -216,10 +211,10 @@ def test_whole_runs_through_the_endpoint_generate_then_stitch(
 def test_a_permanent_failure_answers_no_retry_and_on_failure_marks_the_job(
     serve: Callable[..., FlaskClient], make_world: Callable[..., FakeWorld]
 ) -> None:
-    http = serve(INNGEST_DEV="1")
     blobs = InMemoryBlobStore()
     model = FakeVideoModel(blobs, failures={1: [PermanentError("the prompt was blocked")]})
-    world = use(make_world(blobs=blobs, model=model))
+    world = make_world(blobs=blobs, model=model)
+    http = serve(world, INNGEST_DEV="1")
     job_id = world.submit(3)
     event = requested(job_id)
 

@@ -9,16 +9,18 @@ NonRetriableError too, up to ``retries``), counts attempts across the whole run,
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import inngest
 import pytest
 from inngest.experimental import mocked
 
-from longform.cloud import generate_long_form_video, runtime, stitch_video
+from longform.cloud import generate_long_form_video, stitch_video
+from longform.cloud.composition import Cloud
 from longform.cloud.inngest_client import JOB_REQUESTED, STITCH_REQUESTED
 from longform.cloud.inngest_steps import Failure, InngestSteps, failure_message, parse_failure
+from longform.config import Settings
 from longform.errors import PermanentError, TransientError
 from longform.job import SegmentStatus, Status
 from longform.logs import current_context
@@ -47,21 +49,18 @@ def client() -> RecordingInngest:
     return RecordingInngest()
 
 
-@pytest.fixture(autouse=True)
-def _clean_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("STITCH_BACKEND", "ffmpeg")
-    yield
-    runtime.reset()
-
-
-def use(world: FakeWorld) -> FakeWorld:
-    runtime.override(pipeline=world.pipeline(), jobs=world.jobs)
-    return world
+def cloud_of(world: FakeWorld, client: mocked.Inngest, stitch_backend: str = "ffmpeg") -> Cloud:
+    """The composition the functions run in: the world's fakes, the mock client."""
+    return Cloud(Settings(stitch_backend=stitch_backend), inngest=client, pipeline=world.pipeline())
 
 
 def generate(world: FakeWorld, job_id: str, client: RecordingInngest) -> Any:
     event = inngest.Event(name=JOB_REQUESTED, data={"jobId": job_id, "userId": "user-1"}, id=job_id)
-    return mocked.trigger(generate_long_form_video.generate_long_form_video, event, client)
+    return mocked.trigger(generate_long_form_video.create(cloud_of(world, client)), event, client)
+
+
+def stitch(world: FakeWorld, event: inngest.Event, client: RecordingInngest, stitch_backend: str = "ffmpeg") -> Any:
+    return mocked.trigger(stitch_video.create(cloud_of(world, client, stitch_backend)), event, client)
 
 
 def fail_through_mock(on_failure: Callable[[inngest.ContextSync], None], error: Exception, event: inngest.Event) -> Any:
@@ -84,7 +83,6 @@ def fail_through_mock(on_failure: Callable[[inngest.ContextSync], None], error: 
 def test_a_run_makes_every_segment_in_order_then_asks_for_the_stitch(
     world: FakeWorld, client: RecordingInngest
 ) -> None:
-    use(world)
     job_id = world.submit(3)
     result = generate(world, job_id, client)
 
@@ -106,7 +104,7 @@ def test_each_step_logs_with_the_job_user_step_and_attempt(
 ) -> None:
     blobs = InMemoryBlobStore()
     seen: list[dict[str, Any]] = []
-    world = use(make_world(blobs=blobs, model=FakeVideoModel(blobs, on_start=lambda _: seen.append(current_context()))))
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, on_start=lambda _: seen.append(current_context())))
     job_id = world.submit(1)
     generate(world, job_id, client)
     assert seen == [{"jobId": job_id, "userId": "user-1", "step": "segment-0-start", "attempt": 0}]
@@ -115,12 +113,11 @@ def test_each_step_logs_with_the_job_user_step_and_attempt(
 def test_stitch_video_completes_the_job_when_it_stitches_in_the_function(
     world: FakeWorld, client: RecordingInngest
 ) -> None:
-    use(world)
     job_id = world.submit(3)
     generate(world, job_id, client)
     [stitch_event] = client.sent
 
-    result = mocked.trigger(stitch_video.stitch_video, stitch_event, client)
+    result = stitch(world, stitch_event, client)
 
     assert result.status is mocked.Status.COMPLETED, result.error
     assert world.stitcher.calls == [(job_id, [segment_key(job_id, i) for i in range(3)], final_key(job_id))]
@@ -129,15 +126,11 @@ def test_stitch_video_completes_the_job_when_it_stitches_in_the_function(
     assert job.stitch_job == f"stitch/{final_key(job_id)}"
 
 
-def test_stitch_video_leaves_a_transcoder_job_to_the_poller(
-    world: FakeWorld, client: RecordingInngest, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("STITCH_BACKEND", "transcoder")
-    use(world)
+def test_stitch_video_leaves_a_transcoder_job_to_the_poller(world: FakeWorld, client: RecordingInngest) -> None:
     job_id = world.submit(2)
     generate(world, job_id, client)
 
-    result = mocked.trigger(stitch_video.stitch_video, client.sent[0], client)
+    result = stitch(world, client.sent[0], client, stitch_backend="transcoder")
 
     assert result.status is mocked.Status.COMPLETED, result.error
     job = world.jobs.get(job_id)
@@ -148,7 +141,7 @@ def test_a_transient_failure_is_retried_without_redoing_finished_segments(
     make_world: Callable[..., FakeWorld], client: RecordingInngest
 ) -> None:
     blobs = InMemoryBlobStore()
-    world = use(make_world(blobs=blobs, model=FakeVideoModel(blobs, failures={1: [TransientError("503")]})))
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, failures={1: [TransientError("503")]}))
     job_id = world.submit(3)
     result = generate(world, job_id, client)
 
@@ -163,17 +156,17 @@ def test_a_permanent_failure_fails_the_job_with_its_reason_and_step(
     blobs = InMemoryBlobStore()
     # More failures than the mock's attempts: it retries even a NonRetriableError.
     model = FakeVideoModel(blobs, failures={1: [PermanentError("the prompt was blocked")] * 10})
-    world = use(make_world(blobs=blobs, model=model))
+    world = make_world(blobs=blobs, model=model)
     job_id = world.submit(3)
     event = inngest.Event(name=JOB_REQUESTED, data={"jobId": job_id, "userId": "user-1"}, id=job_id)
 
-    result = mocked.trigger(generate_long_form_video.generate_long_form_video, event, client)
+    result = mocked.trigger(generate_long_form_video.create(cloud_of(world, client)), event, client)
     assert result.status is mocked.Status.FAILED
     assert isinstance(result.error, inngest.NonRetriableError)
     assert str(result.error) == "[segment-1-start] the prompt was blocked"
     assert client.sent == []
 
-    handled = fail_through_mock(generate_long_form_video.on_failure, result.error, event)
+    handled = fail_through_mock(generate_long_form_video.failure_handler(cloud_of(world, client)), result.error, event)
     assert handled.status is mocked.Status.COMPLETED, handled.error
     job = world.jobs.get(job_id)
     assert (job.status, job.error, job.error_step) == (Status.FAILED, "the prompt was blocked", "segment-1-start")
@@ -186,16 +179,16 @@ def test_a_stitch_failure_is_recorded_as_the_stitch_error(
     make_world: Callable[..., FakeWorld], client: RecordingInngest
 ) -> None:
     blobs = InMemoryBlobStore()
-    world = use(make_world(blobs=blobs, stitcher=FakeStitcher(blobs, error=PermanentError("an input is too short"))))
+    world = make_world(blobs=blobs, stitcher=FakeStitcher(blobs, error=PermanentError("an input is too short")))
     job_id = world.submit(2)
     generate(world, job_id, client)
     [stitch_event] = client.sent
 
-    result = mocked.trigger(stitch_video.stitch_video, stitch_event, client)
+    result = stitch(world, stitch_event, client)
     assert result.status is mocked.Status.FAILED
     assert str(result.error) == "[stitch-start] an input is too short"
 
-    fail_through_mock(stitch_video.on_failure, result.error, stitch_event)
+    fail_through_mock(stitch_video.failure_handler(cloud_of(world, client)), result.error, stitch_event)
     job = world.jobs.get(job_id)
     assert (job.status, job.error_step, job.stitch_error) == (Status.FAILED, "stitch-start", "an input is too short")
 
@@ -210,7 +203,6 @@ def test_a_job_cancelled_while_running_starts_no_further_segment_and_stays_cance
         world.jobs.update(spec.job_id, lambda j: j.move_to(Status.CANCELLED))
 
     world.model = FakeVideoModel(blobs, on_start=cancel_during_first)
-    use(world)
     job_id = world.submit(3)
     result = generate(world, job_id, client)
 
@@ -223,7 +215,6 @@ def test_a_job_cancelled_while_running_starts_no_further_segment_and_stays_cance
 
 
 def test_a_job_cancelled_before_its_run_starts_nothing(world: FakeWorld, client: RecordingInngest) -> None:
-    use(world)
     job_id = world.submit(2)
     world.jobs.update(job_id, lambda j: j.move_to(Status.CANCELLED))
 
@@ -234,13 +225,16 @@ def test_a_job_cancelled_before_its_run_starts_nothing(world: FakeWorld, client:
     assert world.jobs.get(job_id).status is Status.CANCELLED
 
 
-def test_a_failure_reported_for_a_cancelled_job_leaves_it_cancelled(world: FakeWorld) -> None:
-    use(world)
+def test_a_failure_reported_for_a_cancelled_job_leaves_it_cancelled(world: FakeWorld, client: RecordingInngest) -> None:
     job_id = world.submit(2)
     world.jobs.update(job_id, lambda j: j.move_to(Status.CANCELLED))
     event = inngest.Event(name=JOB_REQUESTED, data={"jobId": job_id, "userId": "user-1"})
 
-    fail_through_mock(generate_long_form_video.on_failure, inngest.NonRetriableError("[segment-0-poll-0] x"), event)
+    fail_through_mock(
+        generate_long_form_video.failure_handler(cloud_of(world, client)),
+        inngest.NonRetriableError("[segment-0-poll-0] x"),
+        event,
+    )
 
     assert world.jobs.get(job_id).status is Status.CANCELLED
 
@@ -255,7 +249,6 @@ def test_unchained_segments_are_planned_as_parallel_steps(
         blobs, polls_until_done=1, on_start=lambda _: polls_seen_at_start.append(sum(model.polls.values()))
     )
     world.model = model
-    use(world)
     job_id = world.submit(4, chain=False)
 
     result = generate(world, job_id, client)
@@ -328,9 +321,7 @@ def test_failure_messages_carry_the_step_id_to_on_failure() -> None:
 
 
 def test_a_run_without_a_job_id_fails_without_touching_any_job(world: FakeWorld, client: RecordingInngest) -> None:
-    use(world)
-    result = mocked.trigger(
-        generate_long_form_video.generate_long_form_video, inngest.Event(name=JOB_REQUESTED, data={}), client
-    )
+    fn = generate_long_form_video.create(cloud_of(world, client))
+    result = mocked.trigger(fn, inngest.Event(name=JOB_REQUESTED, data={}), client)
     assert isinstance(result.error, inngest.NonRetriableError)
     assert world.jobs.jobs == {}

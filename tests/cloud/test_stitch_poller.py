@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from longform.adapters.firestore_job_store import FirestoreJobStore
-from longform.cloud import runtime, stitch_poller
+from longform.cloud import stitch_poller
+from longform.cloud.composition import Cloud
+from longform.config import Settings
 from longform.errors import PermanentError
 from longform.job import Job, Status
 from longform.ports import StitchJob, final_key
@@ -44,11 +45,8 @@ class ScriptedStitcher:
 
 
 @pytest.fixture
-def jobs(firestore_emulator: Any) -> Iterator[FirestoreJobStore]:
-    store = FirestoreJobStore(firestore_emulator.client(), "videoJobs")
-    runtime.override(jobs=store, blobs=InMemoryBlobStore())
-    yield store
-    runtime.reset()
+def jobs(firestore_emulator: Any) -> FirestoreJobStore:
+    return FirestoreJobStore(firestore_emulator.client(), "videoJobs")
 
 
 def stitching_job(jobs: FirestoreJobStore) -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -68,16 +66,18 @@ def stitching_job(jobs: FirestoreJobStore) -> tuple[str, dict[str, Any], dict[st
     return job.job_id, before, after
 
 
-def use(stitcher: ScriptedStitcher) -> ScriptedStitcher:
-    runtime.override(stitcher=stitcher)
-    return stitcher
+def cloud(jobs: FirestoreJobStore, stitcher: ScriptedStitcher) -> Cloud:
+    """The composition the trigger runs in: the emulator's jobs, the scripted Transcoder."""
+    return Cloud(Settings(stitch_backend="transcoder"), jobs=jobs, blobs=InMemoryBlobStore(), stitcher=stitcher)
 
 
 def test_a_running_stitch_that_succeeds_completes_the_job(jobs: FirestoreJobStore) -> None:
     job_id, _, _ = stitching_job(jobs)
     stitcher = ScriptedStitcher(job_id, ["running", "running", "done"])
     sleeps: list[float] = []
-    stitch_poller.poll_stitch(jobs, stitcher, job_id, budget_seconds=60, max_attempts=3, sleep=sleeps.append)
+    stitch_poller.poll_stitch(
+        jobs, stitcher, InMemoryBlobStore(), job_id, budget_seconds=60, max_attempts=3, sleep=sleeps.append
+    )
 
     job = jobs.get(job_id)
     assert (job.status, job.progress, job.video_uri) == (Status.COMPLETED, 100, f"mem://{final_key(job_id)}")
@@ -89,7 +89,9 @@ def test_a_running_stitch_that_succeeds_completes_the_job(jobs: FirestoreJobStor
 def test_a_running_stitch_that_fails_fails_the_job_with_stitch_error(jobs: FirestoreJobStore) -> None:
     job_id, _, _ = stitching_job(jobs)
     stitcher = ScriptedStitcher(job_id, ["running", PermanentError("Transcoder: input 2 is shorter than 5 s")])
-    stitch_poller.poll_stitch(jobs, stitcher, job_id, budget_seconds=60, max_attempts=3, sleep=lambda s: None)
+    stitch_poller.poll_stitch(
+        jobs, stitcher, InMemoryBlobStore(), job_id, budget_seconds=60, max_attempts=3, sleep=lambda s: None
+    )
 
     job = jobs.get(job_id)
     assert job.status is Status.FAILED
@@ -97,27 +99,30 @@ def test_a_running_stitch_that_fails_fails_the_job_with_stitch_error(jobs: Fires
     assert job.error_step == "stitch"
 
 
-def test_recording_the_stitch_job_fires_a_poll(jobs: FirestoreJobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recording_the_stitch_job_fires_a_poll(jobs: FirestoreJobStore) -> None:
     job_id, before, after = stitching_job(jobs)
-    stitcher = use(ScriptedStitcher(job_id, ["done"]))
-    stitch_poller.on_job_updated(job_id, before, after)
+    stitcher = ScriptedStitcher(job_id, ["done"])
+    stitch_poller.on_job_updated(job_id, before, after, cloud(jobs, stitcher))
     assert stitcher.polls == 1
     assert jobs.get(job_id).status is Status.COMPLETED
 
 
 def test_a_progress_only_update_does_not_poll(jobs: FirestoreJobStore) -> None:
     job_id, _, after = stitching_job(jobs)
-    stitcher = use(ScriptedStitcher(job_id, ["done"]))
+    stitcher = ScriptedStitcher(job_id, ["done"])
     progressed = {**after, "progress": after["progress"] + 1}
-    stitch_poller.on_job_updated(job_id, after, progressed)
+    stitch_poller.on_job_updated(job_id, after, progressed, cloud(jobs, stitcher))
     assert stitcher.polls == 0
     assert jobs.get(job_id).status is Status.STITCHING
 
 
 def test_two_triggers_at_once_poll_once(jobs: FirestoreJobStore) -> None:
     job_id, before, after = stitching_job(jobs)
-    stitcher = use(ScriptedStitcher(job_id, ["done"], pause=0.3))
-    threads = [threading.Thread(target=stitch_poller.on_job_updated, args=(job_id, before, after)) for _ in range(2)]
+    stitcher = ScriptedStitcher(job_id, ["done"], pause=0.3)
+    threads = [
+        threading.Thread(target=stitch_poller.on_job_updated, args=(job_id, before, after, cloud(jobs, stitcher)))
+        for _ in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -137,7 +142,9 @@ def test_the_poller_hands_over_when_its_budget_runs_out_then_fails_after_the_las
         now[0] += seconds
 
     def round_() -> None:
-        stitch_poller.poll_stitch(jobs, stitcher, job_id, 10, max_attempts=2, clock=lambda: now[0], sleep=sleep)
+        stitch_poller.poll_stitch(
+            jobs, stitcher, InMemoryBlobStore(), job_id, 10, max_attempts=2, clock=lambda: now[0], sleep=sleep
+        )
 
     round_()
     handed_over = jobs.get(job_id)
@@ -156,14 +163,14 @@ def test_a_handed_over_job_is_polled_by_the_next_trigger(jobs: FirestoreJobStore
     job_id, _, _ = stitching_job(jobs)
     before = jobs.update(job_id, lambda j: setattr(j, "stitch_lease_until", "2099-01-01T00:00:00.000Z")).to_json()
     after = jobs.update(job_id, lambda j: stitch_poller._hand_over(j, 1)).to_json()
-    stitcher = use(ScriptedStitcher(job_id, ["done"]))
-    stitch_poller.on_job_updated(job_id, before, after)
+    stitcher = ScriptedStitcher(job_id, ["done"])
+    stitch_poller.on_job_updated(job_id, before, after, cloud(jobs, stitcher))
     assert stitcher.polls == 1 and jobs.get(job_id).status is Status.COMPLETED
 
 
 def test_a_job_cancelled_while_stitching_is_not_polled(jobs: FirestoreJobStore) -> None:
     job_id, before, after = stitching_job(jobs)
     jobs.update(job_id, lambda j: j.move_to(Status.CANCELLED))
-    stitcher = use(ScriptedStitcher(job_id, ["done"]))
-    stitch_poller.on_job_updated(job_id, before, after)
+    stitcher = ScriptedStitcher(job_id, ["done"])
+    stitch_poller.on_job_updated(job_id, before, after, cloud(jobs, stitcher))
     assert stitcher.polls == 0 and jobs.get(job_id).status is Status.CANCELLED

@@ -147,6 +147,18 @@ def test_list_breaks_ties_by_job_id(store: JobStore) -> None:
     assert [j.job_id for j in store.list()] == ["a", "b", "c"]
 
 
+def test_ids_starting_with_finds_the_users_own_jobs_in_id_order(store: JobStore) -> None:
+    for job_id, user in (("abc2", "u1"), ("abc1", "u1"), ("abd0", "u1"), ("abc3", "u2"), ("ab", "u1")):
+        job = make_job_with_id(job_id)
+        job.user_id = user
+        store.create(job)
+    assert store.ids_starting_with("abc", "u1") == ["abc1", "abc2"]
+    assert store.ids_starting_with("abc", "u1", limit=1) == ["abc1"]
+    assert store.ids_starting_with("abc3", "u1") == []  # another user's
+    assert store.ids_starting_with("abd", "u1") == ["abd0"]
+    assert store.ids_starting_with("ab", "u1", limit=10) == ["ab", "abc1", "abc2", "abd0"]
+
+
 def test_concurrent_updates_are_not_lost(store: JobStore) -> None:
     job = make_job(prompts=1)
     store.create(job)

@@ -63,7 +63,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def run(local: bootstrap.Local, prompts: list[str], **fields: object) -> Job:
-    job = Job.new(validate_request({"prompts": prompts, **fields}), bootstrap.LOCAL_USER)
+    job = Job.new(validate_request({"prompts": prompts, **fields}), bootstrap.LOCAL_USER.user_id)
     local.pipeline.jobs.create(job)
     return local.runner.run(job.job_id)
 

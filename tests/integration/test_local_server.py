@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from longform.config import Settings
-from longform.local_server import LocalService, create_app
+from longform.local_server import LocalBackend, create_app
 
 TRIGGER = "/demo-longform/us-central1/trigger_long_form_video_job"
 CANCEL = "/demo-longform/us-central1/cancel_long_form_video_job"
@@ -20,8 +20,8 @@ REQUEST = {"prompts": ["a red fox", "a blue sea"], "segmentSeconds": 4, "generat
 
 @pytest.fixture
 def client(tmp_path: Path) -> FlaskClient:
-    service = LocalService(Settings(data_dir=tmp_path / "data"))
-    return create_app(service).test_client()
+    backend = LocalBackend(Settings(data_dir=tmp_path / "data"))
+    return create_app(backend).test_client()
 
 
 def events(client: FlaskClient, job_id: str) -> list[dict[str, Any]]:

@@ -96,7 +96,48 @@ def test_deployment_limits_narrow_the_segment_lengths_and_say_why() -> None:
     with pytest.raises(InvalidRequest) as caught:
         validate_request(ok(segmentSeconds=4), limits)
     assert caught.value.field == "segmentSeconds"
-    assert caught.value.rule == "must be one of 6, 8 with veo-2.0-generate-001 and the Transcoder stitcher"
+    assert caught.value.rule == "must be one of 6 or 8 with veo-2.0-generate-001 and the Transcoder stitcher"
+
+
+def test_a_length_outside_the_limits_is_reported_beside_the_other_problems() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        validate_request({"prompts": [""], "segmentSeconds": 5})
+    assert caught.value.problems == [
+        ("prompts[0]", "must not be empty or whitespace only"),
+        ("segmentSeconds", "must be one of 4, 6 or 8"),
+    ]
+
+
+def test_veo_3_with_the_transcoder_takes_6_and_8_and_says_why_4_is_refused() -> None:
+    limits = Limits.of("veo", "veo-3.1-fast-generate-001", "transcoder")
+    assert limits.segment_seconds == (6, 8)
+    with pytest.raises(InvalidRequest) as caught:
+        validate_request(ok(segmentSeconds=4), limits)
+    assert caught.value.field == "segmentSeconds"
+    assert "Transcoder" in caught.value.rule and "STITCH_BACKEND=ffmpeg" in caught.value.rule
+
+
+def test_the_in_function_stitcher_takes_every_length_veo_3_makes() -> None:
+    assert Limits.of("veo", "veo-3.1-fast-generate-001", "ffmpeg").segment_seconds == (4, 6, 8)
+
+
+def test_veo_2_takes_what_its_rule_says_and_nothing_else() -> None:
+    # The rule a refusal states is the rule that is applied: 4 s names 5, 6, 7 or 8, and 5 s passes.
+    limits = Limits.of("veo", "veo-2.0-generate-001", "ffmpeg")
+    with pytest.raises(InvalidRequest) as caught:
+        validate_request(ok(segmentSeconds=4), limits)
+    assert caught.value.rule == "must be one of 5, 6, 7 or 8 with veo-2.0-generate-001"
+    for seconds in (5, 6, 7, 8):
+        assert validate_request(ok(segmentSeconds=seconds), limits).segment_seconds == seconds
+
+
+def test_a_stored_veo_2_request_reads_back_without_the_limits() -> None:
+    request = validate_request(ok(segmentSeconds=5), Limits.of("veo", "veo-2.0-generate-001", "transcoder"))
+    assert VideoRequest.model_validate(request.to_json()).segment_seconds == 5
+
+
+def test_the_preview_renderer_takes_the_request_rules_alone() -> None:
+    assert Limits.of("preview", "veo-2.0-generate-001", "ffmpeg").segment_seconds == (4, 6, 8)
 
 
 @pytest.mark.parametrize(

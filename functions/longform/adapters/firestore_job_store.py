@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
@@ -115,6 +115,19 @@ class FirestoreJobStore:
             query = query.where(filter=firestore.FieldFilter("userId", "==", user_id))
         with _mapped_errors():
             return [_job(snapshot) for snapshot in query.stream()]
+
+    def ids_starting_with(self, prefix: str, user_id: str, limit: int = 2) -> Sequence[str]:
+        # jobId equals the document id; the range covers every string that starts with the prefix.
+        query = (
+            self.jobs.where(filter=firestore.FieldFilter("userId", "==", user_id))
+            .where(filter=firestore.FieldFilter("jobId", ">=", prefix))
+            .where(filter=firestore.FieldFilter("jobId", "<", prefix + "\uf8ff"))
+            .order_by("jobId")
+            .limit(limit)
+            .select(["jobId"])
+        )
+        with _mapped_errors():
+            return [snapshot.id for snapshot in query.stream()]
 
     def _count_unfinished(self, user_id: str, up_to: int, transaction: firestore.Transaction) -> int:
         query = (

@@ -9,7 +9,7 @@ were made even when segments are written from several threads.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ..job import Job
 from ..ports import JobStore
@@ -44,3 +44,6 @@ class NotifyingJobStore:
 
     def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:
         return self.inner.list(user_id, limit)
+
+    def ids_starting_with(self, prefix: str, user_id: str, limit: int = 2) -> Sequence[str]:
+        return self.inner.ids_starting_with(prefix, user_id, limit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ..errors import JobNotFound, LongformError, TooManyActiveJobs
 from ..job import FINAL_STATUSES, Job
@@ -61,6 +61,14 @@ class SqliteJobStore:
         query += " ORDER BY created_at DESC, job_id LIMIT ?"
         with self.db.connect() as conn:
             return [Job.from_json(json.loads(row[0])) for row in conn.execute(query, (*args, limit))]
+
+    def ids_starting_with(self, prefix: str, user_id: str, limit: int = 2) -> Sequence[str]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                "SELECT job_id FROM jobs WHERE user_id = ? AND substr(job_id, 1, ?) = ? ORDER BY job_id LIMIT ?",
+                (user_id, len(prefix), prefix, limit),
+            )
+            return [row[0] for row in rows]
 
 
 def _insert(conn: sqlite3.Connection, job: Job) -> None:

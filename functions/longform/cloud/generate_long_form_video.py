@@ -8,6 +8,7 @@ per job. A run that fails for good marks the job failed with the reason and the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -15,7 +16,7 @@ import inngest
 
 from ..logs import log_context
 from ..workflow import fail_job, generate_segments
-from . import inngest_client, params, runtime
+from .composition import Cloud
 from .inngest_client import JOB_CANCELLED, JOB_REQUESTED, STITCH_REQUESTED, event_field
 from .inngest_steps import Failure, InngestSteps, run_workflow
 
@@ -24,35 +25,43 @@ RETRIES = 4  # per step: 5 attempts with Inngest's backoff
 VIDEO_MODEL_QUEUE = '"video-model"'
 
 
-def on_failure(ctx: inngest.ContextSync) -> None:
-    """``inngest/function.failed`` for a run of this function: mark its job failed."""
-    failure = Failure.from_event(ctx.event)
-    with log_context(jobId=failure.job_id, step=failure.step_id):
-        fail_job(runtime.jobs(), failure.job_id, failure.reason, failure.step_id)
+def failure_handler(cloud: Cloud) -> Callable[[inngest.ContextSync], None]:
+    def on_failure(ctx: inngest.ContextSync) -> None:
+        """``inngest/function.failed`` for a run of this function: mark its job failed."""
+        failure = Failure.from_event(ctx.event)
+        with log_context(jobId=failure.job_id, step=failure.step_id):
+            fail_job(cloud.jobs, failure.job_id, failure.reason, failure.step_id)
+
+    return on_failure
 
 
-@inngest_client.client.create_function(
-    fn_id="generate_long_form_video",
-    name="Generate long-form video",
-    trigger=inngest.TriggerEvent(event=JOB_REQUESTED),
-    retries=RETRIES,
-    # Inngest counts executing steps, not runs: sleeping runs hold no slot.
-    concurrency=[
-        inngest.Concurrency(key="event.data.userId", limit=params.USER_CONCURRENCY),
-        inngest.Concurrency(scope="env", key=VIDEO_MODEL_QUEUE, limit=params.MODEL_CONCURRENCY),
-    ],
-    cancel=[inngest.Cancel(event=JOB_CANCELLED, if_exp="event.data.jobId == async.data.jobId")],
-    idempotency="event.data.jobId",
-    on_failure=on_failure,
-)
-def generate_long_form_video(ctx: inngest.ContextSync) -> dict[str, Any]:
-    job_id, user_id = event_field(ctx.event, "jobId"), event_field(ctx.event, "userId")
-    with log_context(jobId=job_id, userId=user_id):
-        return run_workflow(job_id, partial(_generate, ctx, job_id, user_id))
+def create(cloud: Cloud) -> inngest.Function[Any]:
+    """The function, on the cloud's Inngest client, running against the cloud's pipeline."""
+
+    @cloud.inngest.create_function(
+        fn_id="generate_long_form_video",
+        name="Generate long-form video",
+        trigger=inngest.TriggerEvent(event=JOB_REQUESTED),
+        retries=RETRIES,
+        # Inngest counts executing steps, not runs: sleeping runs hold no slot.
+        concurrency=[
+            inngest.Concurrency(key="event.data.userId", limit=cloud.settings.user_concurrency),
+            inngest.Concurrency(scope="env", key=VIDEO_MODEL_QUEUE, limit=cloud.settings.model_concurrency),
+        ],
+        cancel=[inngest.Cancel(event=JOB_CANCELLED, if_exp="event.data.jobId == async.data.jobId")],
+        idempotency="event.data.jobId",
+        on_failure=failure_handler(cloud),
+    )
+    def generate_long_form_video(ctx: inngest.ContextSync) -> dict[str, Any]:
+        job_id, user_id = event_field(ctx.event, "jobId"), event_field(ctx.event, "userId")
+        with log_context(jobId=job_id, userId=user_id):
+            return run_workflow(job_id, partial(_generate, cloud, ctx, job_id, user_id))
+
+    return generate_long_form_video
 
 
-def _generate(ctx: inngest.ContextSync, job_id: str, user_id: str) -> dict[str, Any]:
-    keys = generate_segments(runtime.pipeline(), InngestSteps(ctx), job_id)
+def _generate(cloud: Cloud, ctx: inngest.ContextSync, job_id: str, user_id: str) -> dict[str, Any]:
+    keys = generate_segments(cloud.pipeline, InngestSteps(ctx), job_id)
     # A step of its own, so a replay does not send it again; the event id makes Inngest drop a
     # repeat should the send be retried after it went through.
     stitch = inngest.Event(

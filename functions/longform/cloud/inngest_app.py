@@ -15,18 +15,17 @@ import flask
 import inngest
 import inngest.flask
 
-from . import inngest_client, params
-from .generate_long_form_video import generate_long_form_video
-from .stitch_video import stitch_video
+from . import generate_long_form_video, stitch_video
+from .composition import Cloud
 
 
-def functions() -> list[inngest.Function[Any]]:
-    return [generate_long_form_video, stitch_video]
+def functions(cloud: Cloud) -> list[inngest.Function[Any]]:
+    return [generate_long_form_video.create(cloud), stitch_video.create(cloud)]
 
 
-def handle(request: flask.Request) -> flask.Response:
+def handle(request: flask.Request, cloud: Cloud) -> flask.Response:
     """Answer one request from Inngest (GET introspection, PUT sync, POST run a step)."""
-    app, route = _app(inngest_client.client)
+    app, route = _app(cloud)
     # Firebase serves the function at its own URL (the function sees "/" or its name), so every
     # request goes to the one Inngest route whatever its path; the body is handed over as bytes
     # in case the stream was read already.
@@ -42,16 +41,16 @@ def handle(request: flask.Request) -> flask.Response:
 
 
 @functools.cache
-def _app(client: inngest.Inngest) -> tuple[flask.Flask, str]:
-    """A Flask app serving the functions for ``client`` (cached per client: tests swap it)."""
-    route = params.INNGEST_SERVE_PATH.value or "/api/inngest"
+def _app(cloud: Cloud) -> tuple[flask.Flask, str]:
+    """A Flask app serving the functions of ``cloud`` (one per composition: tests make their own)."""
+    route = cloud.settings.inngest_serve_path or "/api/inngest"
     app = flask.Flask(__name__)
     inngest.flask.serve(
         app,
-        client,
-        functions(),
+        cloud.inngest,
+        functions(cloud),
         # Where Inngest reaches us, registered on sync; empty means the request's own URL.
-        serve_origin=params.INNGEST_SERVE_ORIGIN.value or None,
+        serve_origin=cloud.settings.inngest_serve_origin or None,
         serve_path=route,
     )
     return app, route

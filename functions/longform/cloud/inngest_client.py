@@ -1,10 +1,11 @@
-"""The Inngest client of the ``longform`` app and the events it speaks.
+"""The ``longform`` Inngest app: its id, the events it speaks, and sending them.
 
-The client is made at import and needs no secret then: the SDK reads ``INNGEST_EVENT_KEY`` and
-``INNGEST_SIGNING_KEY`` from the environment (where Firebase puts the secrets) when it is made,
-and only serving or sending needs them. ``INNGEST_DEV`` (``1``, or the dev server's URL) selects
-dev mode: no signatures, events go to the dev server; without it the client is in cloud mode.
-``INNGEST_BASE_URL`` / ``INNGEST_EVENT_API_BASE_URL`` / ``INNGEST_API_BASE_URL`` override origins.
+The client is made by the composition root (``Cloud.inngest``) and needs no secret when made:
+the SDK reads ``INNGEST_EVENT_KEY`` and ``INNGEST_SIGNING_KEY`` from the environment (where
+Firebase puts the secrets), and only serving or sending needs them. ``INNGEST_DEV`` (``1``, or the
+dev server's URL) selects dev mode: no signatures, events go to the dev server; without it the
+client is in cloud mode. ``INNGEST_BASE_URL`` / ``INNGEST_EVENT_API_BASE_URL`` /
+``INNGEST_API_BASE_URL`` override origins.
 """
 
 from __future__ import annotations
@@ -22,15 +23,9 @@ JOB_CANCELLED = "video/long_form.cancelled"  # data: jobId, userId
 STITCH_REQUESTED = "video/stitch.requested"  # data: jobId, userId, segmentKeys
 
 
-def new_client() -> inngest.Inngest:
-    """A client configured from the environment as it is now (tests make one per mode)."""
-    return inngest.Inngest(app_id=APP_ID)
-
-
-client = new_client()
-
-
-def send_event(name: str, data: Mapping[str, inngest.JSON], id: str | None = None) -> list[str]:
+def send_event(
+    client: inngest.Inngest, name: str, data: Mapping[str, inngest.JSON], id: str | None = None
+) -> list[str]:
     """Send one event; ``id`` makes Inngest drop a repeat of it (24 h). Returns the event ids.
 
     Any failure of the SDK or the network (it already retried 5xx and connection errors) is a

@@ -20,8 +20,8 @@ from typing import Any
 from ..errors import PermanentError, TransientError
 from ..job import Job, Status
 from ..logs import log_context
-from ..ports import JobStore, Stitcher
-from . import params, runtime
+from ..ports import BlobStore, JobStore, Stitcher
+from .composition import Cloud
 
 log = logging.getLogger(__name__)
 FIRST_DELAY_SECONDS = 2.0
@@ -33,7 +33,9 @@ class _NotDue(Exception):
     """Another invocation holds the lease, or the job moved on: nothing to do."""
 
 
-def on_job_updated(job_id: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> None:
+def on_job_updated(
+    job_id: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, cloud: Cloud
+) -> None:
     """The trigger's entry: decide from the change alone whether a poll may be due."""
     if after is None or after.get("status") != Status.STITCHING or not after.get("stitchJob"):
         return
@@ -41,25 +43,29 @@ def on_job_updated(job_id: str, before: Mapping[str, Any] | None, after: Mapping
         return  # a progress-only (or unrelated) update
     if after.get("stitchLeaseUntil"):
         return  # our own lease write; the holder is polling
-    settings = params.settings()
+    settings = cloud.settings
     if settings.stitch_backend != "transcoder":
         return  # the in-function stitcher completes its job itself (stitch_video)
     with log_context(jobId=job_id, userId=after.get("userId"), step="stitch-poll"):
         poll_stitch(
-            runtime.jobs(),
-            runtime.stitcher(),
+            cloud.jobs,
+            cloud.stitcher,
+            cloud.blobs,
             job_id,
             budget_seconds=settings.stitch_poll_budget_seconds,
             max_attempts=settings.stitch_max_poll_attempts,
+            signed_url_hours=settings.signed_url_hours,
         )
 
 
 def poll_stitch(
     jobs: JobStore,
     stitcher: Stitcher,
+    blobs: BlobStore,
     job_id: str,
     budget_seconds: float,
     max_attempts: int,
+    signed_url_hours: int = 72,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
@@ -85,9 +91,8 @@ def poll_stitch(
                 log.warning("stitch poll failed, will retry: %s", exc)
             else:
                 if result.done and result.key is not None:
-                    blobs = runtime.blobs()
                     uri = blobs.uri(result.key)
-                    url = blobs.signed_url(result.key, timedelta(hours=params.settings().signed_url_hours))
+                    url = blobs.signed_url(result.key, timedelta(hours=signed_url_hours))
                     jobs.update(job_id, partial(_end, finish=partial(Job.complete, video_uri=uri, video_url=url)))
                     log.info("stitch done: %s", uri)
                     return

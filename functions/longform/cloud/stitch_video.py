@@ -8,6 +8,7 @@ failure handling as generate_long_form_video; a failure is recorded as the job's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -15,42 +16,50 @@ import inngest
 
 from ..logs import log_context
 from ..workflow import fail_job, start_stitch, wait_for_stitch
-from . import inngest_client, params, runtime
+from .composition import Cloud
 from .generate_long_form_video import RETRIES
 from .inngest_client import JOB_CANCELLED, STITCH_REQUESTED, event_field
 from .inngest_steps import Failure, InngestSteps, run_workflow
 
 
-def on_failure(ctx: inngest.ContextSync) -> None:
-    """``inngest/function.failed`` for a run of this function: mark its job's stitch failed."""
-    failure = Failure.from_event(ctx.event)
-    step_id = failure.step_id or "stitch"  # a failure outside a step (a poll limit) is still the stitch's
-    with log_context(jobId=failure.job_id, step=step_id):
-        fail_job(runtime.jobs(), failure.job_id, failure.reason, step_id)
+def failure_handler(cloud: Cloud) -> Callable[[inngest.ContextSync], None]:
+    def on_failure(ctx: inngest.ContextSync) -> None:
+        """``inngest/function.failed`` for a run of this function: mark its job's stitch failed."""
+        failure = Failure.from_event(ctx.event)
+        step_id = failure.step_id or "stitch"  # a failure outside a step (a poll limit) is still the stitch's
+        with log_context(jobId=failure.job_id, step=step_id):
+            fail_job(cloud.jobs, failure.job_id, failure.reason, step_id)
+
+    return on_failure
 
 
-@inngest_client.client.create_function(
-    fn_id="stitch_video",
-    name="Stitch video",
-    trigger=inngest.TriggerEvent(event=STITCH_REQUESTED),
-    retries=RETRIES,
-    cancel=[inngest.Cancel(event=JOB_CANCELLED, if_exp="event.data.jobId == async.data.jobId")],
-    idempotency="event.data.jobId",
-    on_failure=on_failure,
-)
-def stitch_video(ctx: inngest.ContextSync) -> dict[str, Any]:
-    job_id, user_id = event_field(ctx.event, "jobId"), event_field(ctx.event, "userId")
-    keys = ctx.event.data.get("segmentKeys")
-    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
-        raise inngest.NonRetriableError(f"{STITCH_REQUESTED} without segmentKeys")
-    with log_context(jobId=job_id, userId=user_id):
-        return run_workflow(job_id, partial(_stitch, ctx, job_id, [str(k) for k in keys]))
+def create(cloud: Cloud) -> inngest.Function[Any]:
+    """The function, on the cloud's Inngest client, running against the cloud's pipeline."""
+
+    @cloud.inngest.create_function(
+        fn_id="stitch_video",
+        name="Stitch video",
+        trigger=inngest.TriggerEvent(event=STITCH_REQUESTED),
+        retries=RETRIES,
+        cancel=[inngest.Cancel(event=JOB_CANCELLED, if_exp="event.data.jobId == async.data.jobId")],
+        idempotency="event.data.jobId",
+        on_failure=failure_handler(cloud),
+    )
+    def stitch_video(ctx: inngest.ContextSync) -> dict[str, Any]:
+        job_id, user_id = event_field(ctx.event, "jobId"), event_field(ctx.event, "userId")
+        keys = ctx.event.data.get("segmentKeys")
+        if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+            raise inngest.NonRetriableError(f"{STITCH_REQUESTED} without segmentKeys")
+        with log_context(jobId=job_id, userId=user_id):
+            return run_workflow(job_id, partial(_stitch, cloud, ctx, job_id, [str(k) for k in keys]))
+
+    return stitch_video
 
 
-def _stitch(ctx: inngest.ContextSync, job_id: str, keys: list[str]) -> dict[str, Any]:
-    pipeline, steps = runtime.pipeline(), InngestSteps(ctx)
+def _stitch(cloud: Cloud, ctx: inngest.ContextSync, job_id: str, keys: list[str]) -> dict[str, Any]:
+    pipeline, steps = cloud.pipeline, InngestSteps(ctx)
     name = start_stitch(pipeline, steps, job_id, keys)
-    if params.settings().stitch_backend != "ffmpeg":
+    if cloud.settings.stitch_backend != "ffmpeg":
         return {"jobId": job_id, "stitchJob": name}  # the poller takes it from here
     wait_for_stitch(pipeline, steps, job_id, name)
     return {"jobId": job_id, "stitchJob": name, "completed": True}
