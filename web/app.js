@@ -1,6 +1,7 @@
 // The page: Director (scenes, settings, the live job), Editor (segments), My jobs.
 // State lives here; the backend (local or Firebase) only moves data.
-import { CallError, createBackend, loadConfig } from "./backend.js";
+import { createBackend, loadConfig } from "./backend.js";
+import { CallError } from "./call-error.js";
 import { MODEL, estimate, formatCost, formatSeconds } from "./estimate.js";
 import { isFinal, statusMessage } from "./jobs.js";
 
@@ -14,6 +15,7 @@ const state = {
   prompts: [""],
   jobId: null,
   job: null,
+  loadForm: false, // put the open job's request in the Director's form when it arrives
   unwatch: null,
   lastMessage: null,
 };
@@ -128,6 +130,24 @@ function readRequest() {
   };
 }
 
+// Open a past job in the Director: its scenes and settings go back in the form, to edit and
+// Generate again. A setting the request leaves out gets the form's own default.
+function fillForm(request) {
+  clearErrors();
+  state.prompts = request.prompts?.length ? [...request.prompts] : [""];
+  for (const id of SETTINGS) {
+    const control = $(id);
+    if (control.type === "checkbox") {
+      control.checked = typeof request[id] === "boolean" ? request[id] : control.defaultChecked;
+    } else {
+      const value = String(request[id] ?? "");
+      const option = [...control.options].find((o) => o.value === value) ?? [...control.options].find((o) => o.defaultSelected);
+      control.value = option.value;
+    }
+  }
+  renderPrompts();
+}
+
 function renderEstimate() {
   const request = readRequest();
   const { seconds, cost } = estimate({ ...request, prompts: request.prompts.length });
@@ -190,10 +210,13 @@ async function submit(request) {
 
 // -- the open job ------------------------------------------------------------------------------------
 
-function openJob(jobId, view = state.view) {
+// loadForm: put the job's request in the Director's form (a job opened from My jobs or the
+// address), not after Generate, where the form already holds what the user typed.
+function openJob(jobId, view = state.view, { loadForm = false, focus = false } = {}) {
   state.unwatch?.();
   state.jobId = jobId;
   state.job = null;
+  state.loadForm = loadForm;
   state.lastMessage = null;
   $("status-log").replaceChildren();
   $("segments").replaceChildren();
@@ -202,11 +225,15 @@ function openJob(jobId, view = state.view) {
     $("job-error").textContent = `Job updates stopped: ${error.message}`;
     $("job-error").hidden = false;
   });
-  showView(view);
+  showView(view, { focus });
 }
 
 function onJob(job) {
   state.job = job;
+  if (state.loadForm && job.request) {
+    state.loadForm = false;
+    fillForm(job.request);
+  }
   const message = statusMessage(job);
   // Every state received is kept in the history, however briefly it lasted (a local stitch takes
   // milliseconds); the live region above announces the latest.
@@ -271,6 +298,8 @@ function renderEditor(job, message) {
     const video = item.querySelector("video");
     video.hidden = !segment.url;
     item.querySelector(".segment-none").hidden = Boolean(segment.url);
+    item.querySelector(".segment-none").textContent =
+      segment.status === "cancelled" ? "Not made: the job was cancelled first." : "No preview yet.";
     if (segment.url) setSource(video, segment.url);
   });
   const final = $("editor-final");
@@ -337,7 +366,9 @@ async function refreshJobs() {
       item.querySelector("strong").textContent = first.length > 80 ? `${first.slice(0, 80)}…` : first;
       for (const button of item.querySelectorAll("button")) {
         button.setAttribute("aria-label", `${button.textContent}: ${first.slice(0, 40)} (${job.status})`);
-        button.addEventListener("click", () => openJob(job.jobId, button.dataset.open));
+        const view = button.dataset.open;
+        // The button's view goes away: focus moves to the heading of the one it opens.
+        button.addEventListener("click", () => openJob(job.jobId, view, { loadForm: view === "director", focus: true }));
       }
       return item;
     }),
@@ -378,7 +409,7 @@ async function start() {
   document.body.dataset.mode = state.backend.mode;
   renderEstimate();
   const { view, jobId } = readHash();
-  if (jobId) openJob(jobId, view);
+  if (jobId) openJob(jobId, view, { loadForm: true });
   else showView(view);
   document.body.dataset.ready = "true";
 }

@@ -15,7 +15,7 @@ import {
   where,
 } from "firebase/firestore";
 import { connectFunctionsEmulator, getFunctions, httpsCallable } from "firebase/functions";
-import { CallError } from "./backend.js";
+import { CallError } from "./call-error.js";
 
 const RECENT_JOBS = 20;
 

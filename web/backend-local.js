@@ -1,5 +1,5 @@
 // Local mode: `longform serve`. The callable protocol over fetch, job updates as server-sent events.
-import { CallError } from "./backend.js";
+import { CallError } from "./call-error.js";
 import { isFinal } from "./jobs.js";
 
 export function createLocalBackend(config) {

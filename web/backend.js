@@ -8,15 +8,7 @@
 //   backend.listJobs()           → [job], newest first
 //
 // Jobs are the videoJobs documents (camelCase); `videoUrl` and `segments[i].url` are set when
-// there is something a <video> can play. Callable failures throw CallError.
-
-export class CallError extends Error {
-  constructor(status, message, details) {
-    super(message);
-    this.status = status; // "INVALID_ARGUMENT", "NOT_FOUND", … as in Firebase's HttpsError
-    this.details = details ?? null;
-  }
-}
+// there is something a <video> can play. Callable failures throw CallError (call-error.js).
 
 // `longform serve` answers /__/longform/config.json; Firebase Hosting serves web/config.json.
 export async function loadConfig() {

@@ -183,7 +183,152 @@ def test_cancel_stops_a_running_job(page: Page, served_scripted: str, screenshot
     assert job["status"] == "cancelled"
     segments = job["segments"]
     assert isinstance(segments, list)
-    assert segments[-1]["status"] == "pending" and segments[-1]["attempts"] == 0, segments
+    assert segments[-1]["status"] == "cancelled" and segments[-1]["attempts"] == 0, segments
+
+
+def test_editor_shows_the_scenes_a_cancelled_job_did_not_make(
+    page: Page, served_scripted: str, screenshot: Shot
+) -> None:
+    prompts = [f"{SLOW} dawn over the dunes", f"{SLOW} a caravan sets out", f"{SLOW} night falls on the camp"]
+    open_director(page, served_scripted)
+    enter_scenes(page, prompts)
+    page.get_by_role("button", name="Generate").click()
+    # Scene 1 is made; scene 2 takes SLOW_SECONDS to start: cancel while it does.
+    expect(page.locator("#status")).to_contain_text("Imaginating Scene... scene 2 of 3", timeout=30_000)
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#status")).to_have_text("Cancelled", timeout=30_000)
+
+    page.get_by_role("button", name="Editor").click()
+    segments = page.locator("#segments > li")
+    expect(segments).to_have_count(3)
+    expect(segments.nth(0).locator(".segment-status")).to_have_text("Status: completed")
+    for i in (1, 2):
+        expect(segments.nth(i).locator(".segment-prompt")).to_have_text(prompts[i])
+        expect(segments.nth(i).locator(".segment-status")).to_have_text("Status: cancelled")
+        expect(segments.nth(i).locator(".segment-none")).to_have_text("Not made: the job was cancelled first.")
+        expect(segments.nth(i).get_by_label(f"Scene {i + 1} preview")).to_be_hidden()
+    statuses = page.locator("#segments .segment-status").all_inner_texts()
+    assert not any("pending" in status for status in statuses), statuses
+    expect(page.locator("#editor-final-none")).to_have_text("No video: the job cancelled.")
+
+    # A cancelled scene looks like neither a pending nor a failed one (nor a completed one).
+    looks = page.evaluate(
+        """() => {
+            const list = document.getElementById("segments");
+            const look = (status) => {
+                const item = document.createElement("li");
+                item.className = "segment";
+                item.dataset.status = status;
+                item.innerHTML = '<p class="segment-status">Status</p>';
+                list.append(item);
+                const card = getComputedStyle(item), text = getComputedStyle(item.firstChild);
+                const look = {
+                    text: `${text.color} ${text.fontWeight}`,
+                    card: `${card.borderTopStyle} ${card.borderTopColor} ${card.backgroundColor}`,
+                };
+                item.remove();
+                return look;
+            };
+            return Object.fromEntries(["pending", "failed", "completed", "cancelled"].map(s => [s, look(s)]));
+        }"""
+    )
+    for other in ("pending", "failed", "completed"):
+        assert looks["cancelled"]["text"] != looks[other]["text"], looks
+        assert looks["cancelled"]["card"] != looks[other]["card"], looks  # the card too, not only the words
+    screenshot(page, "editor")
+    page.set_viewport_size({"width": 375, "height": 740})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    screenshot(page, "editor-phone")
+
+    segments_kept = server_job(served_scripted, current_job_id(page))["segments"]
+    assert isinstance(segments_kept, list)
+    assert [s["status"] for s in segments_kept] == ["completed", "cancelled", "cancelled"], segments_kept
+
+
+def expect_form(page: Page, prompts: list[str], settings: dict[str, str | bool]) -> None:
+    """The Director's form holds exactly these scenes, in order, and these settings."""
+    expect(page.locator("#prompts textarea")).to_have_count(len(prompts))
+    for i, prompt in enumerate(prompts):
+        expect(page.get_by_label(f"Scene {i + 1}", exact=True)).to_have_value(prompt)
+    for label, value in settings.items():
+        control = page.get_by_label(label, exact=True)
+        if isinstance(value, bool):
+            (expect(control).to_be_checked if value else expect(control).not_to_be_checked)()
+        else:
+            expect(control).to_have_value(value)
+
+
+def test_open_in_director_loads_the_jobs_scenes_and_settings(page: Page, served: str, screenshot: Shot) -> None:
+    prompts = ["A paper boat drifts down a gutter", "The boat reaches a storm drain"]
+    job_settings: dict[str, str | bool] = {
+        "Segment length": "6",
+        "Aspect ratio": "9:16",
+        "Resolution": "720p",
+        "Chain scenes": False,
+        "Audio": False,
+    }
+    open_director(page, served)
+    enter_scenes(page, prompts, segment_seconds=6)
+    page.get_by_label("Aspect ratio").select_option("9:16")
+    page.get_by_label("Chain scenes").uncheck()
+    page.get_by_label("Audio").uncheck()
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#status")).to_have_text("Completed", timeout=60_000)
+    job_id = current_job_id(page)
+    request = server_job(served, job_id)["request"]
+    assert isinstance(request, dict)
+    assert request == {  # what the job keeps and the page receives: the fields the form has
+        "prompts": prompts,
+        "segmentSeconds": 6,
+        "aspectRatio": "9:16",
+        "resolution": "720p",
+        "chain": False,
+        "generateAudio": False,
+        "requestId": request["requestId"],
+    }, request
+
+    # A new visit, with something else in every field of the form.
+    page.goto(served)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#job")).to_be_hidden()
+    enter_scenes(page, ["Something else entirely"], segment_seconds=4)
+    page.get_by_label("Resolution").select_option("1080p")
+    expect_form(
+        page,
+        ["Something else entirely"],
+        {"Segment length": "4", "Aspect ratio": "16:9", "Resolution": "1080p", "Chain scenes": True, "Audio": True},
+    )
+
+    page.get_by_role("button", name="My jobs").click()
+    item = page.locator(f'#job-list li[data-job-id="{job_id}"]')
+    open_button = item.get_by_role("button", name="Open in Director")
+    open_button.focus()
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#director")).to_be_visible()
+    expect(page.get_by_role("heading", name="Director")).to_be_focused()  # not lost with the hidden button
+    expect_form(page, prompts, job_settings)
+    expect(page.locator("#estimate")).to_contain_text("Video length: 12 s (2 × 6 s)")
+    expect(page.locator("#estimate")).to_contain_text("$1.20")  # 12 s × $0.10 without audio
+    expect(page.locator("#status")).to_have_text("Completed")  # the job beside its form
+    assert page.evaluate("location.hash") == f"#director/{job_id}"
+    screenshot(page, "loaded")
+
+    # Through the address: a reload of #director/JOB_ID loads the same.
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect_form(page, prompts, job_settings)
+    expect(page.locator("#status")).to_have_text("Completed")
+
+    # Edit a scene and Generate again: the new job has the loaded settings and the edit.
+    page.get_by_label("Scene 2", exact=True).fill("The boat sails out to sea")
+    page.get_by_role("button", name="Generate").click()
+    expect(page).not_to_have_url(f"{served}#director/{job_id}")  # a new job…
+    expect(page.locator("#status-log li").last).to_have_text("100% — Completed", timeout=60_000)  # …made
+    again = server_job(served, current_job_id(page))["request"]
+    assert isinstance(again, dict)
+    assert again == {**request, "prompts": [prompts[0], "The boat sails out to sea"], "requestId": again["requestId"]}
+    assert again["requestId"] != request["requestId"]
 
 
 def test_every_control_is_labelled_and_works_from_the_keyboard(page: Page, served: str) -> None:

@@ -1,13 +1,49 @@
-"""The web page's pins agree with each other (no browser needed)."""
+"""The web page's pins agree with each other, and its modules form a graph without cycles (no browser needed)."""
 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 
 from devtools.servers import ROOT
 
 WEB = ROOT / "web"
+
+# The page's own relative imports: `import … from "./x.js"`, `export … from "./x.js"`,
+# `import "./x.js"` and `import("./x.js")`. Bare names (firebase/…) go through the import map.
+LOCAL_IMPORT = re.compile(r"""(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["'](\.{1,2}/[^"']+)["']""")
+
+
+def local_imports(name: str, source: str) -> set[str]:
+    """The modules (paths relative to web/) that the module `name` imports, statically or dynamically."""
+    base = posixpath.dirname(name)
+    return {posixpath.normpath(posixpath.join(base, target)) for target in LOCAL_IMPORT.findall(source)}
+
+
+def import_graph() -> dict[str, set[str]]:
+    return {module.name: local_imports(module.name, module.read_text()) for module in sorted(WEB.glob("*.js"))}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A path a → … → a through the graph, or None when it has no cycle."""
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if node in path:
+            return [*path[path.index(node) :], node]
+        if node in done:
+            return None
+        for target in sorted(graph.get(node, ())):
+            if cycle := visit(target, [*path, node]):
+                return cycle
+        done.add(node)
+        return None
+
+    for node in sorted(graph):
+        if cycle := visit(node, []):
+            return cycle
+    return None
 
 
 def test_import_map_points_the_sdks_own_gstatic_import_at_the_locked_version() -> None:
@@ -26,7 +62,28 @@ def test_import_map_points_the_sdks_own_gstatic_import_at_the_locked_version() -
 
 
 def test_every_module_the_page_imports_exists() -> None:
-    for module in WEB.glob("*.js"):
-        for name in re.findall(r'from "(\./[^"]+)"|import\("(\./[^"]+)"\)', module.read_text()):
-            target = next(n for n in name if n)
-            assert (WEB / target).is_file(), f"{module.name} imports missing {target}"
+    for module, targets in import_graph().items():
+        for target in targets:
+            assert (WEB / target).is_file(), f"{module} imports missing {target}"
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    graph = import_graph()
+    assert graph["backend.js"] == {"backend-local.js", "backend-firebase.js"}  # the parse sees import()
+    cycle = find_cycle(graph)
+    assert cycle is None, f"import cycle: {' → '.join(cycle)}"
+
+
+def test_the_cycle_check_sees_static_dynamic_and_longer_cycles() -> None:
+    dynamic = {
+        "backend.js": local_imports("backend.js", 'const { f } = await import("./backend-local.js");'),
+        "backend-local.js": local_imports("backend-local.js", 'import { CallError } from "./backend.js";'),
+    }
+    assert find_cycle(dynamic) == ["backend-local.js", "backend.js", "backend-local.js"]
+    longer = {"a.js": {"b.js"}, "b.js": {"c.js"}, "c.js": {"a.js"}, "d.js": {"a.js"}}
+    assert find_cycle(longer) == ["a.js", "b.js", "c.js", "a.js"]
+    assert find_cycle({"a.js": {"b.js", "c.js"}, "b.js": {"c.js"}, "c.js": set()}) is None
+    assert local_imports("x.js", "import './side-effect.js';\nexport { y } from \"./y.js\";") == {
+        "side-effect.js",
+        "y.js",
+    }
