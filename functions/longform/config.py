@@ -185,9 +185,9 @@ def _rule(err: Any) -> str:
     if kind in ("float_parsing", "float_type"):
         return "must be a number"
     if kind == "greater_than_equal":
-        return f"must be at least {ctx['ge']}"
+        return f"must be at least {ctx['ge']:g}"
     if kind == "less_than_equal":
-        return f"must be at most {ctx['le']}"
+        return f"must be at most {ctx['le']:g}"
     if kind == "literal_error":
         return f"must be one of {ctx['expected']}"
     if kind == "string_pattern_mismatch":

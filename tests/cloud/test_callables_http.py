@@ -4,9 +4,6 @@ stand-in for Inngest's Event API."""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,8 +11,7 @@ from typing import Any
 import pytest
 
 from devtools.inngest_standin import InngestDevServer
-from devtools.servers import ServerProcess, functions_framework
-from devtools.tokens import emulator_id_token
+from tests.cloud.callable_http import User, call, jobs_of, serving_callables
 
 MAX_ACTIVE = 2
 REQUESTED = "video/long_form.requested"
@@ -33,64 +29,18 @@ def _events_ok(inngest_events: InngestDevServer) -> None:
     inngest_events.fail_status = None
 
 
-def serve(target: str, firestore: Any, events: InngestDevServer, log_dir: Any) -> ServerProcess:
-    env = {
-        "FIRESTORE_EMULATOR_HOST": firestore.host,
-        "GCLOUD_PROJECT": firestore.project,
-        "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9",  # verify ID tokens the emulator's way
-        "INNGEST_DEV": events.url,  # the SDK sends events to the dev server's Event API
-        "MAX_ACTIVE_JOBS": str(MAX_ACTIVE),
-    }
-    return functions_framework(target, env, log_dir)
-
-
 @pytest.fixture(scope="module")
 def functions(
     firestore_emulator: Any, inngest_events: InngestDevServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
-    logs = tmp_path_factory.mktemp("functions-logs")
-    servers = [
-        serve(t, firestore_emulator, inngest_events, logs)
-        for t in ("trigger_long_form_video_job", "cancel_long_form_video_job")
-    ]
-    for server in servers:
-        server.start()
-    try:
-        yield {s.name: f"http://127.0.0.1:{s.port}/" for s in servers}
-    finally:
-        for server in servers:
-            server.stop()
-
-
-def call(url: str, data: Any, token: str | None = None) -> tuple[int, dict[str, Any]]:
-    """The callable protocol: {"data": …} in, {"result": …} or {"error": …} out."""
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, json.dumps({"data": data}).encode(), headers, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-class User:
-    def __init__(self, project: str) -> None:
-        self.uid = f"user-{uuid.uuid4().hex[:12]}"
-        self.token = emulator_id_token(self.uid, project)
+    env = {"MAX_ACTIVE_JOBS": str(MAX_ACTIVE)}
+    with serving_callables(firestore_emulator, inngest_events, tmp_path_factory.mktemp("logs"), env) as urls:
+        yield urls
 
 
 @pytest.fixture
 def user(firestore_emulator: Any) -> User:
     return User(firestore_emulator.project)
-
-
-def jobs_of(firestore: Any, uid: str) -> list[dict[str, Any]]:
-    from google.cloud.firestore_v1 import FieldFilter
-
-    docs = firestore.client().collection("videoJobs").where(filter=FieldFilter("userId", "==", uid)).stream()
-    return [d.to_dict() for d in docs]
 
 
 def test_a_call_without_auth_is_unauthenticated_and_writes_nothing(

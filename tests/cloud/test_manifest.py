@@ -10,17 +10,28 @@ from typing import Any
 
 import yaml
 
+from longform.config import Settings
+
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 DISCOVER = "from firebase_functions.private import serving\nprint(serving.functions_as_yaml(serving.get_functions()))\n"
 
 
-def discover() -> dict[str, Any]:
+def run_discovery(**extra_env: str) -> subprocess.CompletedProcess[str]:
     # The way firebase-tools does it: import main.py from the source folder, no credentials,
     # no emulator, no secrets in the environment.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INNGEST", "FIRESTORE", "GOOGLE", "FIREBASE"))}
-    result = subprocess.run(
-        [sys.executable, "-c", DISCOVER], cwd=FUNCTIONS, env=env, capture_output=True, text=True, timeout=120
+    return subprocess.run(
+        [sys.executable, "-c", DISCOVER],
+        cwd=FUNCTIONS,
+        env={**env, **extra_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
+
+
+def discover() -> dict[str, Any]:
+    result = run_discovery()
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)  # type: ignore[no-any-return]
 
@@ -61,3 +72,24 @@ def test_params_and_secrets_are_declared_for_deploy_to_ask_for() -> None:
     assert declared["STITCH_BACKEND"]["default"] == "transcoder"
     assert declared["MAX_ACTIVE_JOBS"]["default"] == 3
     assert {"LONGFORM_BUCKET", "VEO_MODEL", "VIDEO_MODEL"} <= set(declared)
+
+
+def test_every_param_is_declared_with_the_settings_default_and_meaning() -> None:
+    declared = {p["name"]: p for p in discover()["params"]}
+    for name, field in Settings.fields_for("param").items():
+        # whole numbers are IntParams; every other setting is a StringParam holding its text
+        default = field.default if field.annotation is int else "" if field.default is None else str(field.default)
+        assert declared[name]["default"] == default, name
+        assert declared[name]["description"] == field.description, name
+
+
+def test_a_bad_deploy_setting_stops_discovery_naming_it() -> None:
+    result = run_discovery(USER_CONCURRENCY="abc")
+    assert result.returncode != 0
+    assert "USER_CONCURRENCY: must be a whole number, got 'abc'" in result.stderr
+
+
+def test_the_region_setting_places_every_function() -> None:
+    result = run_discovery(LONGFORM_REGION="europe-west4")
+    assert result.returncode == 0, result.stderr
+    assert {tuple(e["region"]) for e in yaml.safe_load(result.stdout)["endpoints"].values()} == {("europe-west4",)}

@@ -1,0 +1,149 @@
+"""The use cases over stateful fakes: a job store in memory and an engine that records."""
+
+from __future__ import annotations
+
+import pytest
+
+from longform.errors import (
+    InvalidRequest,
+    JobNotFound,
+    JobNotQueued,
+    PermissionDenied,
+    TooManyActiveJobs,
+    TransientError,
+    Unauthenticated,
+)
+from longform.job import Job, Status
+from longform.request import Limits, validate_request
+from longform.service import Caller, JobService
+from tests.fakes import InMemoryJobStore
+
+ANN, BOB = Caller("ann"), Caller("bob")
+
+
+class RecordingEngine:
+    def __init__(self, fail_start: Exception | None = None, fail_cancel: Exception | None = None) -> None:
+        self.started: list[str] = []
+        self.cancelled: list[str] = []
+        self.fail_start, self.fail_cancel = fail_start, fail_cancel
+
+    def start(self, job: Job) -> None:
+        if self.fail_start:
+            raise self.fail_start
+        self.started.append(job.job_id)
+
+    def cancel(self, job: Job) -> None:
+        if self.fail_cancel:
+            raise self.fail_cancel
+        self.cancelled.append(job.job_id)
+
+
+def service(engine: RecordingEngine | None = None, max_active: int | None = 2) -> JobService:
+    return JobService(InMemoryJobStore(), engine or RecordingEngine(), Limits(), max_active)
+
+
+def test_trigger_stores_a_queued_job_and_starts_it_once() -> None:
+    jobs = service()
+    ref = jobs.trigger(ANN, {"prompts": ["a", "b"]})
+    assert ref["status"] == "queued"
+    job = jobs.job(ANN, ref["jobId"])
+    assert (job.user_id, [s.prompt for s in job.segments]) == ("ann", ["a", "b"])
+    assert jobs.engine.started == [ref["jobId"]]  # type: ignore[attr-defined]
+
+
+def test_the_same_request_id_returns_the_same_job_and_starts_nothing_more() -> None:
+    jobs = service()
+    first = jobs.trigger(ANN, {"prompts": ["a"], "requestId": "r1"})
+    again = jobs.trigger(ANN, {"prompts": ["a"], "requestId": "r1"})
+    other_user = jobs.trigger(BOB, {"prompts": ["a"], "requestId": "r1"})
+    assert first == again and other_user["jobId"] != first["jobId"]
+    assert jobs.engine.started == [first["jobId"], other_user["jobId"]]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("caller", [None, Caller("")])
+def test_nobody_signed_in_may_trigger_cancel_or_read(caller: Caller | None) -> None:
+    jobs = service()
+    for use in (
+        lambda: jobs.trigger(caller, {"prompts": ["a"]}),
+        lambda: jobs.cancel(caller, {"jobId": "abc"}),
+        lambda: jobs.recent(caller),
+    ):
+        with pytest.raises(Unauthenticated):
+            use()
+    assert jobs.jobs.list() == []
+
+
+def test_an_invalid_request_writes_nothing_and_starts_nothing() -> None:
+    jobs = service()
+    with pytest.raises(InvalidRequest) as caught:
+        jobs.trigger(ANN, {"prompts": [" "], "segmentSeconds": 7})
+    assert [f for f, _ in caught.value.problems] == ["prompts[0]", "segmentSeconds"]
+    assert jobs.jobs.list() == [] and jobs.engine.started == []  # type: ignore[attr-defined]
+
+
+def test_a_user_over_the_limit_is_refused_and_a_finished_job_makes_room() -> None:
+    jobs = service(max_active=2)
+    first = jobs.trigger(ANN, {"prompts": ["a"]})
+    jobs.trigger(ANN, {"prompts": ["b"]})
+    with pytest.raises(TooManyActiveJobs):
+        jobs.trigger(ANN, {"prompts": ["c"]})
+    jobs.trigger(BOB, {"prompts": ["c"]})  # the limit is per user
+    jobs.cancel(ANN, {"jobId": first["jobId"]})
+    assert jobs.trigger(ANN, {"prompts": ["c"]})["status"] == "queued"
+
+
+def test_a_job_whose_start_fails_is_marked_failed_and_says_so() -> None:
+    jobs = service(RecordingEngine(fail_start=TransientError("503 from the Event API")))
+    with pytest.raises(JobNotQueued) as caught:
+        jobs.trigger(ANN, {"prompts": ["a"]})
+    job = jobs.jobs.get(caught.value.job_id)
+    assert (job.status, job.error_step) == (Status.FAILED, "enqueue")
+    assert job.error == "could not queue the job: 503 from the Event API"
+
+
+def test_the_owner_cancels_and_the_engine_is_told_once() -> None:
+    jobs = service()
+    job_id = jobs.trigger(ANN, {"prompts": ["a"]})["jobId"]
+    assert jobs.cancel(ANN, {"jobId": job_id}) == {"jobId": job_id, "status": "cancelled"}
+    assert jobs.cancel(ANN, {"jobId": job_id}) == {"jobId": job_id, "status": "cancelled"}  # final: unchanged
+    assert jobs.engine.cancelled == [job_id]  # type: ignore[attr-defined]
+
+
+def test_a_cancel_the_engine_does_not_hear_still_cancels_the_job() -> None:
+    jobs = service(RecordingEngine(fail_cancel=TransientError("Event API down")))
+    job_id = jobs.trigger(ANN, {"prompts": ["a"]})["jobId"]
+    assert jobs.cancel(ANN, {"jobId": job_id})["status"] == "cancelled"
+    assert jobs.jobs.get(job_id).status is Status.CANCELLED
+
+
+@pytest.mark.parametrize("data", [{}, {"jobId": "../x"}, {"jobId": 7}, "abc", None])
+def test_a_cancel_without_a_job_id_names_the_field(data: object) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        service().cancel(ANN, data)
+    assert (caught.value.field, caught.value.rule) == ("jobId", "must be a job id")
+
+
+def test_only_the_owner_may_cancel_or_see_a_job() -> None:
+    jobs = service()
+    job_id = jobs.trigger(ANN, {"prompts": ["a"]})["jobId"]
+    with pytest.raises(PermissionDenied):
+        jobs.cancel(BOB, {"jobId": job_id})
+    with pytest.raises(PermissionDenied):
+        jobs.job(BOB, job_id)
+    with pytest.raises(JobNotFound):
+        jobs.cancel(ANN, {"jobId": "no-such-job"})
+    assert jobs.jobs.get(job_id).status is Status.QUEUED
+
+
+def test_find_takes_a_full_id_or_a_unique_prefix_of_the_callers_own_jobs() -> None:
+    jobs = service(max_active=None)
+    for job_id, caller in (("abcd1111", ANN), ("abcd2222", ANN), ("abce3333", ANN), ("abcf4444", BOB)):
+        jobs.jobs.submit(Job.new(validate_request({"prompts": ["a"]}), caller.user_id, job_id))
+    assert jobs.find(ANN, "abcd1111").job_id == "abcd1111"
+    assert jobs.find(ANN, "abce").job_id == "abce3333"
+    with pytest.raises(InvalidRequest, match="more than one job"):
+        jobs.find(ANN, "abcd")
+    with pytest.raises(JobNotFound):
+        jobs.find(ANN, "abcf")  # bob's
+    with pytest.raises(JobNotFound):
+        jobs.find(ANN, "abc")  # shorter than 4 characters: not guessed
