@@ -70,7 +70,10 @@ class InngestDevServer:
         retry_base_seconds: float = 10.0,
         call_timeout_seconds: float = 1800.0,
         port: int = 0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``transport`` carries the calls to the app (default: real HTTP); an in-process WSGI
+        transport lets a test drive a Flask app with no server of its own."""
         self.sleep_factor = sleep_factor
         self.retry_base_seconds = retry_base_seconds
         self.functions: dict[str, dict[str, Any]] = {}
@@ -83,7 +86,7 @@ class InngestDevServer:
         self._registered = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.RLock()
-        self._http = httpx.Client(timeout=call_timeout_seconds)
+        self._http = httpx.Client(timeout=call_timeout_seconds, transport=transport)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
@@ -194,11 +197,13 @@ class InngestDevServer:
             self._play(fn, run)
         except Exception as exc:  # the executor itself failed: say so on the run, loudly
             run.status, run.error = "Failed", {"name": type(exc).__name__, "message": f"executor: {exc}"}
+        try:
+            # Before the run counts as done, so wait_idle also waits for the failure handler's run.
+            if run.status == "Failed" and not self._stopping.is_set():
+                data = {"function_id": run.fn_id, "run_id": run.run_id, "error": run.error, "event": run.event}
+                self.send([{"name": FUNCTION_FAILED, "data": data}])
         finally:
             run.done.set()
-        if run.status == "Failed" and not self._stopping.is_set():
-            data = {"function_id": run.fn_id, "run_id": run.run_id, "error": run.error, "event": run.event}
-            self.send([{"name": FUNCTION_FAILED, "data": data}])
 
     def _play(self, fn: dict[str, Any], run: Run) -> None:
         step = fn["steps"]["step"]

@@ -1,5 +1,7 @@
 """The Inngest functions run in-process by the SDK's mock executor (``inngest.experimental.mocked``),
-with fakes behind every port.
+with fakes behind every port: what is particular to Inngest (the events sent, step planning, the
+error mapping at the step boundary). The scenarios every engine must pass alike are in
+tests/contract/test_engines.py.
 
 The mock plans and memoizes steps the way Inngest does, but it retries every error (a
 NonRetriableError too, up to ``retries``), counts attempts across the whole run, and never calls
@@ -24,9 +26,9 @@ from longform.config import Settings
 from longform.errors import PermanentError, TransientError
 from longform.job import SegmentStatus, Status
 from longform.logs import current_context
-from longform.ports import SegmentSpec, final_key, frame_key, segment_key
+from longform.ports import final_key, frame_key, segment_key
 from tests.conftest import FakeWorld
-from tests.fakes import FakeStitcher, FakeVideoModel, InMemoryBlobStore
+from tests.fakes import FakeVideoModel, InMemoryBlobStore
 
 GENERATE_ID = "longform-generate_long_form_video"
 STITCH_ID = "longform-stitch_video"
@@ -135,94 +137,6 @@ def test_stitch_video_leaves_a_transcoder_job_to_the_poller(world: FakeWorld, cl
     assert result.status is mocked.Status.COMPLETED, result.error
     job = world.jobs.get(job_id)
     assert (job.status, job.progress, job.stitch_job) == (Status.STITCHING, 90, f"stitch/{final_key(job_id)}")
-
-
-def test_a_transient_failure_is_retried_without_redoing_finished_segments(
-    make_world: Callable[..., FakeWorld], client: RecordingInngest
-) -> None:
-    blobs = InMemoryBlobStore()
-    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, failures={1: [TransientError("503")]}))
-    job_id = world.submit(3)
-    result = generate(world, job_id, client)
-
-    assert result.status is mocked.Status.COMPLETED, result.error
-    assert world.model.started_indexes() == [0, 1, 1, 2]
-    assert [s.attempts for s in world.jobs.get(job_id).segments] == [1, 2, 1]
-
-
-def test_a_permanent_failure_fails_the_job_with_its_reason_and_step(
-    make_world: Callable[..., FakeWorld], client: RecordingInngest
-) -> None:
-    blobs = InMemoryBlobStore()
-    # More failures than the mock's attempts: it retries even a NonRetriableError.
-    model = FakeVideoModel(blobs, failures={1: [PermanentError("the prompt was blocked")] * 10})
-    world = make_world(blobs=blobs, model=model)
-    job_id = world.submit(3)
-    event = inngest.Event(name=JOB_REQUESTED, data={"jobId": job_id, "userId": "user-1"}, id=job_id)
-
-    result = mocked.trigger(generate_long_form_video.create(cloud_of(world, client)), event, client)
-    assert result.status is mocked.Status.FAILED
-    assert isinstance(result.error, inngest.NonRetriableError)
-    assert str(result.error) == "[segment-1-start] the prompt was blocked"
-    assert client.sent == []
-
-    handled = fail_through_mock(generate_long_form_video.failure_handler(cloud_of(world, client)), result.error, event)
-    assert handled.status is mocked.Status.COMPLETED, handled.error
-    job = world.jobs.get(job_id)
-    assert (job.status, job.error, job.error_step) == (Status.FAILED, "the prompt was blocked", "segment-1-start")
-    assert [s.status for s in job.segments] == [SegmentStatus.COMPLETED, SegmentStatus.FAILED, SegmentStatus.PENDING]
-    assert job.segments[1].error == "the prompt was blocked"
-    assert 2 not in world.model.started_indexes()
-
-
-def test_a_stitch_failure_is_recorded_as_the_stitch_error(
-    make_world: Callable[..., FakeWorld], client: RecordingInngest
-) -> None:
-    blobs = InMemoryBlobStore()
-    world = make_world(blobs=blobs, stitcher=FakeStitcher(blobs, error=PermanentError("an input is too short")))
-    job_id = world.submit(2)
-    generate(world, job_id, client)
-    [stitch_event] = client.sent
-
-    result = stitch(world, stitch_event, client)
-    assert result.status is mocked.Status.FAILED
-    assert str(result.error) == "[stitch-start] an input is too short"
-
-    fail_through_mock(stitch_video.failure_handler(cloud_of(world, client)), result.error, stitch_event)
-    job = world.jobs.get(job_id)
-    assert (job.status, job.error_step, job.stitch_error) == (Status.FAILED, "stitch-start", "an input is too short")
-
-
-def test_a_job_cancelled_while_running_starts_no_further_segment_and_stays_cancelled(
-    make_world: Callable[..., FakeWorld], client: RecordingInngest
-) -> None:
-    blobs = InMemoryBlobStore()
-    world = make_world(blobs=blobs)
-
-    def cancel_during_first(spec: SegmentSpec) -> None:
-        world.jobs.update(spec.job_id, lambda j: j.move_to(Status.CANCELLED))
-
-    world.model = FakeVideoModel(blobs, on_start=cancel_during_first)
-    job_id = world.submit(3)
-    result = generate(world, job_id, client)
-
-    # The run ends as a success (nothing to retry, no on_failure), and asks for no stitch.
-    assert result.status is mocked.Status.COMPLETED, result.error
-    assert result.output == {"jobId": job_id, "status": "cancelled"}
-    assert world.model.started_indexes() == [0]
-    assert world.jobs.get(job_id).status is Status.CANCELLED
-    assert client.sent == []
-
-
-def test_a_job_cancelled_before_its_run_starts_nothing(world: FakeWorld, client: RecordingInngest) -> None:
-    job_id = world.submit(2)
-    world.jobs.update(job_id, lambda j: j.move_to(Status.CANCELLED))
-
-    result = generate(world, job_id, client)
-
-    assert result.status is mocked.Status.COMPLETED, result.error
-    assert world.model.started == [] and client.sent == []
-    assert world.jobs.get(job_id).status is Status.CANCELLED
 
 
 def test_a_failure_reported_for_a_cancelled_job_leaves_it_cancelled(world: FakeWorld, client: RecordingInngest) -> None:

@@ -1,40 +1,21 @@
-"""The workflow driven by the local runner, with fakes behind every port."""
+"""The workflow driven by the local runner, with fakes behind every port: what only the local
+runner does (backoff, concurrency, sleeps, resume of a finished job). The scenarios every engine
+must pass alike are in tests/contract/test_engines.py."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 
-import pytest
-
 from longform.errors import PermanentError, TransientError
 from longform.job import SegmentStatus, Status
-from longform.ports import Operation, SegmentSpec, final_key, frame_key, segment_key
+from longform.ports import SegmentSpec, final_key, segment_key
 from tests.conftest import FakeWorld
-from tests.fakes import FakeStitcher, FakeVideoModel, InMemoryBlobStore
+from tests.fakes import FakeVideoModel, InMemoryBlobStore
 
 
 class Crash(BaseException):
     """Stands in for the process dying: not an Exception, so nothing catches it."""
-
-
-def test_chained_job_makes_segments_in_order_each_starting_from_the_last_frame(world: FakeWorld) -> None:
-    job_id = world.submit(3)
-    job = world.runner().run(job_id)
-
-    assert job.status is Status.COMPLETED and job.progress == 100
-    assert world.model.started_indexes() == [0, 1, 2]
-    assert [s.first_frame_key for s in world.model.started] == [None, frame_key(job_id, 0), frame_key(job_id, 1)]
-    assert world.frames.calls == [
-        (segment_key(job_id, 0), frame_key(job_id, 0)),
-        (segment_key(job_id, 1), frame_key(job_id, 1)),
-    ]
-    assert world.stitcher.calls == [(job_id, [segment_key(job_id, i) for i in range(3)], final_key(job_id))]
-    assert job.video_uri == f"mem://{final_key(job_id)}"
-    assert [(s.status, s.attempts, s.uri) for s in job.segments] == [
-        (SegmentStatus.COMPLETED, 1, f"mem://{segment_key(job_id, i)}") for i in range(3)
-    ]
-    assert {"createdAt", "startedAt", "stitchStartedAt", "completedAt"} <= set(job.timings)
 
 
 def test_model_is_asked_with_the_request_settings(world: FakeWorld) -> None:
@@ -126,37 +107,6 @@ def test_retry_after_from_the_service_is_honoured(make_world: Callable[..., Fake
     assert world.sleeps == [30.0]
 
 
-def test_job_fails_with_reason_and_step_when_retries_run_out(make_world: Callable[..., FakeWorld]) -> None:
-    blobs = InMemoryBlobStore()
-    model = FakeVideoModel(blobs, failures={1: [TransientError("quota exceeded")] * 3})
-    world = make_world(blobs=blobs, model=model)
-    job = world.runner(attempts=3).run(world.submit(3))
-
-    assert job.status is Status.FAILED
-    assert job.error == "quota exceeded" and job.error_step == "segment-1-start"
-    assert [s.status for s in job.segments] == [SegmentStatus.COMPLETED, SegmentStatus.FAILED, SegmentStatus.PENDING]
-    assert job.segments[1].attempts == 3
-    assert blobs.exists(segment_key(job.job_id, 0))  # what was made is kept
-    assert world.stitcher.calls == []
-
-
-def test_permanent_errors_are_not_retried(make_world: Callable[..., FakeWorld]) -> None:
-    blobs = InMemoryBlobStore()
-    model = FakeVideoModel(blobs, failures={0: [PermanentError("prompt blocked by safety filter")]})
-    world = make_world(blobs=blobs, model=model)
-    job = world.runner().run(world.submit(2))
-    assert (job.status, job.error, job.segments[0].attempts) == (Status.FAILED, "prompt blocked by safety filter", 1)
-    assert world.sleeps == []
-
-
-def test_a_stitch_failure_fails_the_job_at_the_stitch_step(make_world: Callable[..., FakeWorld]) -> None:
-    blobs = InMemoryBlobStore()
-    world = make_world(blobs=blobs, stitcher=FakeStitcher(blobs, error=PermanentError("sizes differ")))
-    job = world.runner().run(world.submit(2))
-    assert (job.status, job.error, job.error_step) == (Status.FAILED, "sizes differ", "stitch-start")
-    assert all(s.status is SegmentStatus.COMPLETED for s in job.segments)
-
-
 def test_an_unchained_failure_keeps_the_segments_that_finished(make_world: Callable[..., FakeWorld]) -> None:
     blobs = InMemoryBlobStore()
     model = FakeVideoModel(blobs, failures={2: [PermanentError("bad")]})
@@ -167,42 +117,11 @@ def test_an_unchained_failure_keeps_the_segments_that_finished(make_world: Calla
     assert sorted(world.model.started_indexes()) == [0, 1, 2]  # nothing new starts after a failure
 
 
-def test_a_crashed_job_resumes_without_redoing_finished_steps(make_world: Callable[..., FakeWorld]) -> None:
-    blobs = InMemoryBlobStore()
-    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, failures={2: [Crash()]}))
-    job_id = world.submit(4)
-    with pytest.raises(Crash):
-        world.runner().run(job_id)
-    assert world.jobs.get(job_id).status is Status.GENERATING
-    assert world.model.started_indexes() == [0, 1, 2]
-
-    job = world.runner().run(job_id)  # a new runner, as `longform resume` makes
-    assert job.status is Status.COMPLETED
-    assert world.model.started_indexes() == [0, 1, 2, 2, 3]
-    assert len(world.frames.calls) == 3  # frames 0 and 1 were not extracted again
-    assert job.segments[2].attempts == 2
-
-
 def test_a_finished_job_is_left_alone_by_resume(world: FakeWorld) -> None:
     job_id = world.submit(2)
     world.runner().run(job_id)
     world.runner().run(job_id)
     assert world.model.started_indexes() == [0, 1]
-
-
-def test_cancelling_stops_before_the_next_segment_starts(make_world: Callable[..., FakeWorld]) -> None:
-    blobs = InMemoryBlobStore()
-    world = make_world(blobs=blobs)
-
-    def cancel_during_second(spec: SegmentSpec) -> None:
-        if spec.index == 1:
-            world.jobs.update(spec.job_id, lambda j: j.move_to(Status.CANCELLED))
-
-    world.model = FakeVideoModel(blobs, on_start=cancel_during_second)
-    job = world.runner().run(world.submit(4))
-    assert job.status is Status.CANCELLED and job.error is None
-    assert world.model.started_indexes() == [0, 1]
-    assert world.stitcher.calls == []
 
 
 def test_jobs_run_side_by_side_in_one_process(make_world: Callable[..., FakeWorld]) -> None:
@@ -216,21 +135,6 @@ def test_jobs_run_side_by_side_in_one_process(make_world: Callable[..., FakeWorl
     for t in threads:
         t.join()
     assert [world.jobs.get(job_id).status for job_id in ids] == [Status.COMPLETED] * 4
-
-
-def test_a_segment_whose_operation_fails_names_the_scene(make_world: Callable[..., FakeWorld]) -> None:
-    blobs = InMemoryBlobStore()
-
-    class Blocking(FakeVideoModel):
-        def poll(self, operation: str) -> Operation:
-            if "segments/1" in operation:
-                raise PermanentError("Veo's safety filters blocked the video: violence")
-            return super().poll(operation)
-
-    world = make_world(blobs=blobs, model=Blocking(blobs))
-    job = world.runner().run(world.submit(3))
-    assert job.status is Status.FAILED and job.error_step == "segment-1-poll-0"
-    assert job.error == "scene 2: Veo's safety filters blocked the video: violence"
 
 
 def test_the_stitcher_is_told_the_size_length_and_audio_of_the_segments(world: FakeWorld) -> None:

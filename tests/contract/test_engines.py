@@ -1,0 +1,257 @@
+"""One scenario suite, two engines: the local runner (steps memoized in SQLite, run in this
+process) and Inngest (the functions served by the SDK's Flask integration, driven over its HTTP
+protocol by the dev server stand-in, which memoizes steps, retries with backoff, runs
+``on_failure`` and routes ``video/stitch.requested`` to ``stitch_video``). The same fakes sit
+behind the ports, and each scenario asserts the same outcome on both — including what was
+generated, because every model call is paid for.
+
+A crash is a ``Crash`` (a BaseException: nothing catches it). Locally the process dies and
+``longform resume`` runs the job again; under Inngest the function instance dies mid-request, the
+executor sees the connection drop and calls again with the steps it has memoized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import flask
+import httpx
+import inngest
+import pytest
+
+from devtools.inngest_standin import InngestDevServer
+from longform.cloud import inngest_app
+from longform.cloud.composition import Cloud
+from longform.cloud.generate_long_form_video import RETRIES
+from longform.cloud.inngest_client import APP_ID, JOB_REQUESTED
+from longform.config import Settings
+from longform.errors import PermanentError, TransientError
+from longform.job import Job, SegmentStatus, Status
+from longform.ports import Operation, SegmentSpec, final_key, frame_key, segment_key
+from tests.conftest import FakeWorld
+from tests.fakes import FakeStitcher, FakeVideoModel, InMemoryBlobStore
+
+ATTEMPTS = RETRIES + 1  # per step, the first included, on both engines
+APP_URL = "http://functions.local/"  # the Flask app, reached in-process (no server, no port)
+
+
+class Crash(BaseException):
+    """The process (or the function instance) dies here."""
+
+
+class Engine(Protocol):
+    name: str
+
+    def run(self, world: FakeWorld, job_id: str) -> Job:
+        """Run the job to its end (through a crash, as its engine would) and return it."""
+
+
+class LocalEngine:
+    name = "local"
+
+    def run(self, world: FakeWorld, job_id: str) -> Job:
+        try:
+            return world.runner(attempts=ATTEMPTS).run(job_id)
+        except Crash:
+            return world.runner(attempts=ATTEMPTS).run(job_id)  # a new process: `longform resume`
+
+
+class _DroppedConnection(httpx.WSGITransport):
+    """A function instance that dies mid-request: the caller sees the connection drop."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return super().handle_request(request)
+        except Crash as exc:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.") from exc
+
+
+class InngestEngine:
+    name = "inngest"
+
+    def run(self, world: FakeWorld, job_id: str) -> Job:
+        app = flask.Flask("inngest_api")  # what functions-framework does with main.inngest_api
+        holder: dict[str, Cloud] = {}
+
+        @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT"])
+        @app.route("/<path:path>", methods=["GET", "POST", "PUT"])
+        def inngest_api(path: str) -> flask.Response:
+            return inngest_app.handle(flask.request, holder["cloud"])
+
+        with InngestDevServer(sleep_factor=0, retry_base_seconds=0, transport=_DroppedConnection(app=app)) as dev:
+            client = inngest.Inngest(
+                app_id=APP_ID, is_production=False, api_base_url=dev.url, event_api_base_url=dev.url
+            )
+            holder["cloud"] = Cloud(Settings(stitch_backend="ffmpeg"), inngest=client, pipeline=world.pipeline())
+            dev.sync(APP_URL)
+            job = world.jobs.get(job_id)
+            dev.send([{"name": JOB_REQUESTED, "data": {"jobId": job_id, "userId": job.user_id}, "id": job_id}])
+            dev.wait_idle(timeout=60)
+            failures = [r.error for r in dev.runs if r.status == "Failed" and r.error and "executor" in str(r.error)]
+            assert not failures, failures  # the stand-in itself must not break
+        return world.jobs.get(job_id)
+
+
+@pytest.fixture(params=[LocalEngine(), InngestEngine()], ids=lambda engine: engine.name)
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    yield request.param
+
+
+def blocked_at(index: int, error: Exception) -> dict[int, list[Exception]]:
+    """``FakeVideoModel.failures``: this error on every start of scene ``index``."""
+    return {index: [error] * (ATTEMPTS + 1)}
+
+
+def test_a_chained_job_makes_each_scene_from_the_last_frame_then_stitches(engine: Engine, world: FakeWorld) -> None:
+    job_id = world.submit(3)
+    job = engine.run(world, job_id)
+
+    assert (job.status, job.progress) == (Status.COMPLETED, 100)
+    assert world.model.started_indexes() == [0, 1, 2]
+    assert [s.first_frame_key for s in world.model.started] == [None, frame_key(job_id, 0), frame_key(job_id, 1)]
+    assert world.stitcher.calls == [(job_id, [segment_key(job_id, i) for i in range(3)], final_key(job_id))]
+    assert job.video_uri == f"mem://{final_key(job_id)}"
+    assert [(s.status, s.attempts) for s in job.segments] == [(SegmentStatus.COMPLETED, 1)] * 3
+
+
+def test_unchained_scenes_are_all_made_and_stitched_in_prompt_order(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, polls_until_done=1))
+    job_id = world.submit(4, chain=False)
+    job = engine.run(world, job_id)
+
+    assert job.status is Status.COMPLETED
+    assert sorted(world.model.started_indexes()) == [0, 1, 2, 3]
+    assert all(s.first_frame_key is None for s in world.model.started) and world.frames.calls == []
+    assert world.stitcher.calls[0][1] == [segment_key(job_id, i) for i in range(4)]
+
+
+def test_a_transient_failure_is_retried_without_redoing_finished_scenes(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, failures={1: [TransientError("503")] * 2}))
+    job = engine.run(world, world.submit(3))
+
+    assert job.status is Status.COMPLETED
+    assert world.model.started_indexes() == [0, 1, 1, 1, 2]
+    assert [s.attempts for s in job.segments] == [1, 3, 1]
+    assert len(world.frames.calls) == 2
+
+
+def test_retries_that_run_out_fail_the_job_with_the_reason_and_the_step(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, failures=blocked_at(1, TransientError("quota"))))
+    job = engine.run(world, world.submit(3))
+
+    assert (job.status, job.error, job.error_step) == (Status.FAILED, "quota", "segment-1-start")
+    assert [s.status for s in job.segments] == [SegmentStatus.COMPLETED, SegmentStatus.FAILED, SegmentStatus.PENDING]
+    assert job.segments[1].attempts == ATTEMPTS
+    assert world.model.started_indexes() == [0] + [1] * ATTEMPTS
+    assert blobs.exists(segment_key(job.job_id, 0))  # what was made is kept
+    assert world.stitcher.calls == []
+
+
+def test_a_permanent_failure_is_not_retried_and_fails_the_job_naming_the_step(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    error = PermanentError("the prompt was blocked")
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, failures=blocked_at(1, error)))
+    job = engine.run(world, world.submit(3))
+
+    assert (job.status, job.error, job.error_step) == (Status.FAILED, "the prompt was blocked", "segment-1-start")
+    assert job.segments[1].error == "the prompt was blocked"
+    assert world.model.started_indexes() == [0, 1]
+    assert world.stitcher.calls == []
+
+
+def test_a_failed_operation_names_the_scene_and_the_poll_step(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+
+    class Filtered(FakeVideoModel):
+        def poll(self, operation: str) -> Operation:
+            if "segments/1" in operation:
+                raise PermanentError("Veo's safety filters blocked the video: violence")
+            return super().poll(operation)
+
+    world = make_world(blobs=blobs, model=Filtered(blobs))
+    job = engine.run(world, world.submit(3))
+    assert (job.status, job.error_step) == (Status.FAILED, "segment-1-poll-0")
+    assert job.error == "scene 2: Veo's safety filters blocked the video: violence"
+
+
+def test_a_stitch_failure_fails_the_job_at_the_stitch_with_its_error(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    world = make_world(blobs=blobs, stitcher=FakeStitcher(blobs, error=PermanentError("sizes differ")))
+    job = engine.run(world, world.submit(2))
+
+    assert (job.status, job.error, job.error_step, job.stitch_error) == (
+        Status.FAILED,
+        "sizes differ",
+        "stitch-start",
+        "sizes differ",
+    )
+    assert all(s.status is SegmentStatus.COMPLETED for s in job.segments)
+
+
+def test_a_job_cancelled_while_running_starts_no_further_scene_and_stays_cancelled(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    world = make_world(blobs=blobs)
+
+    def cancel_during_second(spec: SegmentSpec) -> None:
+        if spec.index == 1:
+            world.jobs.update(spec.job_id, lambda j: j.move_to(Status.CANCELLED))
+
+    world.model = FakeVideoModel(blobs, on_start=cancel_during_second)
+    job = engine.run(world, world.submit(4))
+
+    assert (job.status, job.error) == (Status.CANCELLED, None)
+    assert world.model.started_indexes() == [0, 1]
+    assert [s.status for s in job.segments] == [SegmentStatus.COMPLETED] + [SegmentStatus.CANCELLED] * 3
+    assert world.stitcher.calls == []
+
+
+def test_a_job_cancelled_before_its_run_starts_nothing(engine: Engine, world: FakeWorld) -> None:
+    job_id = world.submit(2)
+    world.jobs.update(job_id, lambda j: j.move_to(Status.CANCELLED))
+    job = engine.run(world, job_id)
+    assert job.status is Status.CANCELLED
+    assert world.model.started == [] and world.stitcher.calls == []
+
+
+def test_a_crash_mid_job_resumes_without_generating_any_scene_twice(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+
+    class DiesOnce(FakeVideoModel):
+        """The first poll of scene 3 kills the process, after its generation was started."""
+
+        died = False
+
+        def poll(self, operation: str) -> Operation:
+            if "segments/2" in operation and not self.died:
+                self.died = True
+                raise Crash()
+            return super().poll(operation)
+
+    world = make_world(blobs=blobs, model=DiesOnce(blobs))
+    job = engine.run(world, world.submit(4))
+    assert isinstance(world.model, DiesOnce)
+
+    assert world.model.died and job.status is Status.COMPLETED
+    assert world.model.started_indexes() == [0, 1, 2, 3]  # every scene paid for once
+    assert [s.attempts for s in job.segments] == [1, 1, 1, 1]
+    assert len(world.frames.calls) == 3  # finished frames are not extracted again
