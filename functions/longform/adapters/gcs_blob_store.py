@@ -35,6 +35,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY  # type: ignore[import-unty
 
 from ..errors import PermanentError, TransientError
 from .blob_keys import key_parts
+from .google_cloud import gcs_key, gcs_uri
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +84,11 @@ class GcsBlobStore:
         self._told_cannot_sign = False
 
     def uri(self, key: str) -> str:
-        key_parts(key)
-        return f"gs://{self.bucket}/{key}"
+        return gcs_uri(self.bucket, key)
 
     def key_of(self, uri: str) -> str:
         """The key of ``gs://<this bucket>/<key>``; PermanentError for any other URI."""
-        prefix = f"gs://{self.bucket}/"
-        if not uri.startswith(prefix):
-            raise PermanentError(f"{uri!r} is not an object in gs://{self.bucket}")
-        key = uri.removeprefix(prefix)
-        key_parts(key)
-        return key
+        return gcs_key(self.bucket, uri)
 
     def exists(self, key: str) -> bool:
         blob = self._blob(key)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +34,7 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._ready = False
+        self._init_lock = threading.Lock()
 
     @contextmanager
     def connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
@@ -43,9 +46,10 @@ class Database:
         conn.execute("PRAGMA synchronous=NORMAL")
         try:
             if not self._ready:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
-                self._ready = True
+                with self._init_lock:
+                    if not self._ready:
+                        _initialise(conn)
+                        self._ready = True
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield conn
@@ -55,3 +59,18 @@ class Database:
             conn.execute("COMMIT")
         finally:
             conn.close()
+
+
+def _initialise(conn: sqlite3.Connection) -> None:
+    """WAL and the schema. Switching to WAL answers "database is locked" at once, without
+    waiting, while another connection (another process) holds the file: try again for a while."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

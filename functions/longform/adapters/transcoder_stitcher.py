@@ -12,7 +12,6 @@ request and a 503 comes back at once as a TransientError.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -36,9 +35,9 @@ from google.cloud.video.transcoder_v1.types import (
 
 from ..errors import PermanentError, TransientError
 from ..ports import StitchJob, StitchSpec
-from .google_auth_errors import credentials_error
+from ..request import TRANSCODER_MIN_SECONDS
+from .google_cloud import credentials_error, gcs_key, gcs_uri, labels, retry_after
 
-MIN_INPUT_SECONDS = 5  # the Transcoder's shortest input
 FRAME_RATE = 24  # Veo's output rate; the re-encode keeps it
 AUDIO_BITRATE_BPS = 192_000
 _STILL_RUNNING = {
@@ -70,15 +69,17 @@ class TranscoderStitcher:
         self.ttl_days = ttl_days
 
     def start(self, spec: StitchSpec) -> str:
-        if spec.segment_seconds < MIN_INPUT_SECONDS:
+        if spec.segment_seconds < TRANSCODER_MIN_SECONDS:
             raise PermanentError(
-                f"the Transcoder needs inputs of at least {MIN_INPUT_SECONDS} s, but the segments are "
+                f"the Transcoder needs inputs of at least {TRANSCODER_MIN_SECONDS} s, but the segments are "
                 f"{spec.segment_seconds} s: use the in-process stitcher (STITCH_BACKEND=ffmpeg) "
                 "or segmentSeconds 6 or 8"
             )
         if not spec.segment_keys:
             raise PermanentError("nothing to stitch")
-        job = Job(config=self._config(spec), labels=_labels(spec), ttl_after_completion_days=self.ttl_days)
+        job = Job(
+            config=self._config(spec), labels=labels(spec.job_id, spec.user_id), ttl_after_completion_days=self.ttl_days
+        )
         created = _call(self.client.create_job, parent=self.parent, job=job)
         return str(created.name)
 
@@ -96,7 +97,7 @@ class TranscoderStitcher:
         folder, _, file_name = spec.output_key.rpartition("/")
         if not folder or not file_name.endswith(".mp4"):
             raise PermanentError(f"output key {spec.output_key!r} is not an .mp4 inside a folder")
-        inputs = [Input(key=f"seg{i}", uri=self._uri(key)) for i, key in enumerate(spec.segment_keys)]
+        inputs = [Input(key=f"seg{i}", uri=gcs_uri(self.bucket, key)) for i, key in enumerate(spec.segment_keys)]
         h264 = VideoStream.H264CodecSettings(
             width_pixels=spec.width,
             height_pixels=spec.height,
@@ -130,35 +131,22 @@ class TranscoderStitcher:
                     elementary_streams=[s.key for s in streams],
                 )
             ],
-            output=Output(uri=self._uri(folder) + "/"),
+            output=Output(uri=gcs_uri(self.bucket, folder) + "/"),
         )
-
-    def _uri(self, key: str) -> str:
-        return f"gs://{self.bucket}/{key}"
 
     def _output_key(self, job: Job) -> str:
         """The produced file's key, read from the job itself (``poll`` only has the name)."""
-        prefix = self._uri("")
-        folder = job.config.output.uri
-        if not folder.startswith(prefix) or not job.config.mux_streams:
-            raise PermanentError(f"Transcoder job {job.name} wrote outside gs://{self.bucket}: {folder!r}")
+        if not job.config.mux_streams:
+            raise PermanentError(f"Transcoder job {job.name} has no output file")
+        folder = gcs_key(self.bucket, job.config.output.uri.rstrip("/"), f"the output of Transcoder job {job.name}")
         mux = job.config.mux_streams[0]
         file_name = mux.file_name or f"{mux.key}.{mux.container or 'mp4'}"
-        return folder.removeprefix(prefix).rstrip("/") + "/" + file_name
+        return f"{folder}/{file_name}"
 
 
 def _video_bitrate(width: int, height: int) -> int:
     """YouTube's recommended rates for 24 fps SDR uploads: the output is a master, not a stream."""
     return 5_000_000 if min(width, height) <= 720 else 8_000_000
-
-
-def _labels(spec: StitchSpec) -> dict[str, str]:
-    return {"jobid": _label_value(spec.job_id), "userid": _label_value(spec.user_id)}
-
-
-def _label_value(value: str) -> str:
-    """Label values allow only lowercase letters, digits, ``_`` and ``-``, at most 63 characters."""
-    return re.sub(r"[^a-z0-9_-]", "_", value.lower())[:63]
 
 
 def _call(method: Callable[..., Job], **kwargs: Any) -> Job:
@@ -179,8 +167,4 @@ def _call(method: Callable[..., Job], **kwargs: Any) -> Job:
 
 def _retry_after(exc: api_exceptions.GoogleAPICallError) -> float | None:
     response = exc.response
-    header = response.headers.get("Retry-After") if isinstance(response, requests.Response) else None
-    try:
-        return float(header) if header else None
-    except ValueError:  # an HTTP date; let the caller's backoff decide
-        return None
+    return retry_after(response.headers.get("Retry-After") if isinstance(response, requests.Response) else None)

@@ -12,13 +12,9 @@ decides when to try again (and a lost ``start`` response is not silently retried
 
 from __future__ import annotations
 
-import email.utils
-import hashlib
 import importlib
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
 
 from google import genai
 from google.auth import exceptions as auth_exceptions
@@ -28,7 +24,7 @@ from google.genai import types
 
 from ..errors import PermanentError, TransientError
 from ..ports import Operation, SegmentSpec
-from .google_auth_errors import credentials_error
+from .google_cloud import credentials_error, gcs_key, gcs_uri, labels, retry_after
 
 # Veo 2 has neither audio nor a resolution choice (720p only): it gets neither parameter.
 _NO_AUDIO_OR_RESOLUTION = ("veo-2",)
@@ -68,7 +64,7 @@ class VeoVideoModel:
     def start(self, spec: SegmentSpec) -> str:
         image = None
         if spec.first_frame_key:
-            image = types.Image(gcs_uri=self._uri(spec.first_frame_key), mime_type="image/png")
+            image = types.Image(gcs_uri=gcs_uri(self.bucket, spec.first_frame_key), mime_type="image/png")
         veo2 = self.model.rsplit("/", 1)[-1].startswith(_NO_AUDIO_OR_RESOLUTION)
         config = types.GenerateVideosConfig(
             number_of_videos=1,
@@ -79,8 +75,8 @@ class VeoVideoModel:
             negative_prompt=spec.negative_prompt,
             seed=spec.seed,
             # A folder: Veo names the file itself. Without it the video would come back inline.
-            output_gcs_uri=self._uri(spec.output_key.removesuffix(".mp4")) + "/",
-            labels={"jobid": _label_value(spec.job_id), "userid": _label_value(spec.user_id)},
+            output_gcs_uri=gcs_uri(self.bucket, spec.output_key.removesuffix(".mp4")) + "/",
+            labels=labels(spec.job_id, spec.user_id),
         )
         source = types.GenerateVideosSource(prompt=spec.prompt, image=image)
         with _mapped_errors("start a Veo generation"):
@@ -115,22 +111,7 @@ class VeoVideoModel:
             raise PermanentError("Veo finished without a video")
         if not video.uri:
             raise PermanentError("Veo returned the video inline instead of writing it to Cloud Storage")
-        prefix = self._uri("")
-        if not video.uri.startswith(prefix):
-            raise PermanentError(f"Veo wrote the video outside gs://{self.bucket}: {video.uri}")
-        return video.uri.removeprefix(prefix)
-
-    def _uri(self, key: str) -> str:
-        return f"gs://{self.bucket}/{key}"
-
-
-def _label_value(value: str) -> str:
-    """Label values allow only lowercase letters, digits, ``_`` and ``-``, at most 63 characters.
-    A value cut short keeps a hash of the whole, so two long ids still get different labels."""
-    clean = re.sub(r"[^a-z0-9_-]", "_", value.lower())
-    if len(clean) <= 63:
-        return clean
-    return f"{clean[:54]}-{hashlib.sha256(value.encode()).hexdigest()[:8]}"
+        return gcs_key(self.bucket, video.uri, "the video Veo wrote")
 
 
 def _transport_errors() -> tuple[type[Exception], ...]:
@@ -161,28 +142,6 @@ def _mapped_errors(doing: str) -> Iterator[None]:
 
 
 def _retry_after(exc: genai_errors.APIError) -> float | None:
-    """The server's hint: a ``Retry-After`` header (seconds or an HTTP date), else a
-    ``google.rpc.RetryInfo`` detail (``"retryDelay": "30s"``) in the error body."""
     headers = getattr(exc.response, "headers", None)
-    header = headers.get("retry-after") if headers is not None else None
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            pass
-        try:
-            when = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:  # "-0000": UTC, by RFC 5322
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
     error = exc.details.get("error") if isinstance(exc.details, dict) else None
-    for detail in (error or {}).get("details") or []:
-        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
-        if isinstance(delay, str) and delay.endswith("s"):
-            try:
-                return max(0.0, float(delay[:-1]))
-            except ValueError:
-                return None
-    return None
+    return retry_after(headers.get("retry-after") if headers is not None else None, (error or {}).get("details") or [])
