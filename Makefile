@@ -27,7 +27,8 @@ serve: $(STAMP)
 FIREBASE_MODULES := app auth firestore functions
 web: web/vendor/firebase/.copied
 
-web/vendor/firebase/.copied: web/package.json web/package-lock.json
+web/vendor/firebase/.copied: web/package.json web/package-lock.json $(STAMP)
+	$(PY) -m devtools.web_config
 	cd web && npm ci --silent --no-audit --no-fund
 	mkdir -p web/vendor/firebase
 	cp $(foreach m,$(FIREBASE_MODULES),web/node_modules/firebase/firebase-$(m).js) web/vendor/firebase/

@@ -19,7 +19,8 @@ import { CallError } from "./call-error.js";
 
 const RECENT_JOBS = 20;
 
-// config (web/config.json): {mode: "firebase", region?, firebase?: {apiKey, projectId, …}, emulators?}
+// config (web/config.json, written by `make web` from the settings and firebase.json):
+// {mode: "firebase", region, firebase?: {apiKey, projectId, …}, emulators?}
 // Without `firebase` options the page uses Hosting's reserved /__/firebase/init.json (served by
 // deployed Hosting and by its emulator). `emulators` is used only when the page itself is served
 // from this machine, so the same file works deployed and under `firebase emulators:start`.
@@ -28,7 +29,7 @@ export async function createFirebaseBackend(config) {
   const app = initializeApp(options);
   const auth = getAuth(app);
   const db = getFirestore(app);
-  const functions = getFunctions(app, config.region ?? "us-central1");
+  const functions = getFunctions(app, config.region);
   if (config.emulators && ["127.0.0.1", "localhost"].includes(location.hostname)) {
     const { auth: authHost, firestore, functions: functionsHost } = config.emulators;
     connectAuthEmulator(auth, `http://${authHost}`, { disableWarnings: true });

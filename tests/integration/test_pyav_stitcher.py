@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from pytest_mock import MockerFixture
 
 from devtools.media import (
     audio_onsets,
@@ -75,7 +76,7 @@ def test_audio_stays_in_sync_at_every_join(stitched: Path) -> None:
 
 
 def test_copying_every_audio_packet_would_drift(
-    six_segments: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    six_segments: list[Path], tmp_path: Path, mocker: MockerFixture
 ) -> None:
     """The trap the joins avoid, and proof that the sync test can see it: keep every packet
     (priming and padding included) and each join adds about 32 ms of delay."""
@@ -84,7 +85,7 @@ def test_copying_every_audio_packet_would_drift(
         while self.pending:
             self._write(self.pending.popleft())
 
-    monkeypatch.setattr(pyav_stitcher._AudioTrack, "join", keep_everything)
+    mocker.patch.object(pyav_stitcher._AudioTrack, "join", keep_everything)
     out = tmp_path / "naive.mp4"
     concat_mp4(six_segments, out)
 

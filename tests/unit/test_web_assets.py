@@ -7,6 +7,7 @@ import posixpath
 import re
 
 from devtools.servers import ROOT
+from longform.config import Settings
 
 WEB = ROOT / "web"
 
@@ -87,3 +88,10 @@ def test_the_cycle_check_sees_static_dynamic_and_longer_cycles() -> None:
         "side-effect.js",
         "y.js",
     }
+
+
+def test_the_committed_page_config_is_what_make_web_writes() -> None:
+    # The region comes from longform.config, the emulator addresses from firebase.json: one source each.
+    from devtools.web_config import CONFIG, render
+
+    assert CONFIG.read_text() == render(Settings()), "run `make web` (python -m devtools.web_config)"

@@ -1,0 +1,40 @@
+"""``web/config.json``, the Firebase-mode page's settings, made from their one source: the region
+from ``longform.config`` (LONGFORM_REGION), the emulator addresses from ``firebase.json``.
+
+``make web`` writes it (``python -m devtools.web_config``); a test fails if the committed file
+differs from what this makes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from longform.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "web" / "config.json"
+EMULATORS = ("auth", "firestore", "functions")
+
+
+def render(settings: Settings | None = None) -> str:
+    emulators = json.loads((ROOT / "firebase.json").read_text())["emulators"]
+    config = {
+        "mode": "firebase",
+        "region": (settings or Settings.from_env(only={"region"})).region,
+        "emulators": {
+            name: f"{emulators[name].get('host', '127.0.0.1')}:{emulators[name]['port']}" for name in EMULATORS
+        },
+    }
+    return json.dumps(config, indent=2) + "\n"
+
+
+def main() -> int:
+    CONFIG.write_text(render())
+    print(f"wrote {CONFIG.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
