@@ -35,8 +35,12 @@ web/vendor/firebase/.copied: web/package.json web/package-lock.json $(STAMP)
 	@touch $@
 
 # Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
+# As root it installs Debian's package; otherwise it says what to install (or LONGFORM_CHROMIUM=path).
 browser:
-	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	@if [ -n "$$LONGFORM_CHROMIUM" ] || command -v chromium >/dev/null; then exit 0; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+	else echo "The browser tests need Chromium: run 'sudo apt-get install chromium' (Debian/Ubuntu),"; \
+	     echo "or set LONGFORM_CHROMIUM to a Chromium or Chrome binary; then run make test again."; exit 1; fi
 
 # firebase-tools, pinned in package.json and package-lock.json, for `make emulators` and tests/emulators.
 # Without npm the emulator tests skip (and fail under CI).
