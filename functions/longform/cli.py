@@ -1,7 +1,29 @@
 """``longform``: generate, watch, list and resume jobs on the embedded pipeline, or serve the web page.
 
-Exit codes: 0 the job completed; 1 it failed or was cancelled (the reason is printed);
-2 invalid input (the message names the field; no job, no files).
+Exit codes:
+    0    the job completed (``generate``, ``resume``), or the command showed what it was asked
+    1    the job failed or was cancelled (the reason is on stderr), or an unexpected error
+    2    invalid input: a bad option or request field, a bad ``LONGFORM_*`` setting, an unknown or
+         ambiguous job id; the message names the field, and no job and no files were made
+    130  interrupted (Ctrl-C); the job stays resumable: ``longform resume JOB_ID``
+
+Stdout carries the result: the final video's path (``done in …: PATH``), the tables of
+``status`` and ``list``, and the progress of a job being made. Stderr carries everything that
+went wrong: errors, the reason a job failed, the resume hint after Ctrl-C, log warnings. When a
+stream is not a terminal nothing is wrapped or cut: each message is one line, each table row too,
+and job ids are never shortened (a shortened one, ``d3153c2f32e4``, is accepted wherever a job id
+is: any unique prefix of at least 4 characters).
+
+With ``--json`` stdout is exactly one JSON document, and all human output goes to stderr:
+
+- the command's result: the job summary of ``generate``/``resume`` (``jobId``, ``status``,
+  ``output``, ``durationSeconds``, ``segments``, ``timings``, ``error``; a job that ran and failed
+  or was cancelled exits 1 with its reason in ``error``), the job of ``status``, the jobs of ``list``;
+- or, when there is no result (bad input, no such job, Ctrl-C, an unexpected error),
+  ``{"error": {"status", "message", "field"}}`` with the callable protocol's status names
+  (``INVALID_ARGUMENT`` and ``NOT_FOUND`` exit 2; ``CANCELLED`` for Ctrl-C exits 130 and adds
+  ``jobId`` once a job exists; ``INTERNAL`` exits 1) and ``field`` the option, request field or
+  setting at fault, or null.
 """
 
 from __future__ import annotations
@@ -10,46 +32,147 @@ import argparse
 import json
 import logging
 import queue
+import re
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import bootstrap
+from .callable_errors import callable_error
 from .config import Settings
-from .errors import InvalidRequest, InvalidSetting, JobNotFound
+from .errors import (
+    InvalidRequest,
+    InvalidSetting,
+    JobNotFound,
+    JobNotQueued,
+    PermissionDenied,
+    TooManyActiveJobs,
+    TransientError,
+    Unauthenticated,
+)
 from .job import Job, Status
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 REFRESH_SECONDS = 0.1
+UNWRAPPED = 1 << 16  # the width of a console that is not a terminal: lines are never wrapped or cut
+
+log = logging.getLogger(__name__)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    console = Console(stderr=args.json, highlight=False)
-    _setup_logging(console)
+@dataclass(frozen=True)
+class Streams:
+    """Where output goes: results on ``out`` (stdout), errors and diagnostics on ``err`` (stderr)."""
+
+    out: Console
+    err: Console
+    json: bool
+
+    @property
+    def human(self) -> Console:
+        """Progress and the final ``done`` line: stdout, unless stdout is kept for the JSON."""
+        return self.err if self.json else self.out
+
+    def print_json(self, document: Any) -> None:
+        print(json.dumps(document), flush=True)
+
+
+class Interrupted(Exception):
+    """Ctrl-C; once the job exists, it stays resumable."""
+
+    def __init__(self, job_id: str | None = None) -> None:
+        super().__init__(f"interrupted; continue with: longform resume {job_id}" if job_id else "interrupted")
+        self.job_id = job_id
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    streams = Streams(_console(stderr=False), _console(stderr=True), json="--json" in argv)
+    _setup_logging(streams.err)
     try:
-        return int(args.command(args, console))
-    except (InvalidRequest, InvalidSetting) as exc:
-        console.print(f"[red]invalid input[/red] — {exc}", markup=True)
-        return EXIT_INVALID
-    except JobNotFound as exc:
-        console.print(f"[red]{exc}[/red]")
-        return EXIT_INVALID
+        args = _parser().parse_args(argv)
+        streams = Streams(streams.out, streams.err, json=args.json)
+        return int(args.command(args, streams))
+    except _UsageError as exc:  # argparse's own message, after its usage line
+        if not streams.json:
+            exc.parser.print_usage(sys.stderr)
+        return _report(streams, exc)
+    except KeyboardInterrupt:  # before a job exists: nothing to resume
+        return _report(streams, Interrupted())
+    except Exception as exc:
+        return _report(streams, exc)
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An error as the CLI reports it: exit code, callable-style status, message, field at fault."""
+
+    code: int
+    status: str
+    message: str
+    field: str | None = None
+    job_id: str | None = None  # an interrupted job's, to resume
+
+    def body(self) -> dict[str, Any]:
+        error = {"status": self.status, "message": self.message, "field": self.field}
+        return {"error": error | ({"jobId": self.job_id} if self.job_id else {})}
+
+
+def _failure(exc: BaseException) -> Failure:
+    if isinstance(exc, _UsageError):
+        return Failure(EXIT_INVALID, "INVALID_ARGUMENT", str(exc), exc.field)
+    if isinstance(exc, InvalidSetting):  # a LONGFORM_* variable: here the user's input, not a deployment's
+        return Failure(EXIT_INVALID, "INVALID_ARGUMENT", str(exc), exc.setting)
+    if isinstance(exc, Interrupted):
+        return Failure(EXIT_INTERRUPTED, "CANCELLED", str(exc), job_id=exc.job_id)
+    if isinstance(exc, InvalidRequest | JobNotFound):
+        error = callable_error(exc)
+        return Failure(EXIT_INVALID, error.status, error.message, getattr(exc, "field", None))
+    if isinstance(exc, Unauthenticated | PermissionDenied | TooManyActiveJobs | JobNotQueued):
+        error = callable_error(exc)  # these it maps without logging
+        return Failure(EXIT_FAILED, error.status, error.message)
+    if isinstance(exc, TransientError):
+        return Failure(EXIT_FAILED, "UNAVAILABLE", str(exc))
+    log.error("unexpected error", exc_info=exc)  # the trace, on stderr
+    return Failure(EXIT_FAILED, "INTERNAL", str(exc) or type(exc).__name__)
+
+
+def _report(streams: Streams, exc: BaseException) -> int:
+    """Say what went wrong on stderr and, with --json, as the one JSON object on stdout."""
+    fail = _failure(exc)
+    if isinstance(exc, _UsageError):
+        line = Text(f"{exc.parser.prog}: error: {exc}")
+    elif fail.status == "INVALID_ARGUMENT":
+        line = Text.assemble(("invalid input", "red"), f" — {fail.message}")
+    else:
+        line = Text(fail.message, style="red")
+    newline = isinstance(exc, Interrupted) and streams.err.is_terminal  # after the terminal's ^C
+    streams.err.print(Text("\n") + line if newline else line, soft_wrap=True)
+    if streams.json:
+        streams.print_json(fail.body())
+    return fail.code
 
 
 # -- commands -------------------------------------------------------------------------------------
 
 
-def _generate(args: argparse.Namespace, console: Console) -> int:
+def _generate(args: argparse.Namespace, streams: Streams) -> int:
     # Everything is checked before anything is written: a bad request leaves no job and no files.
     fields = _request_fields(args)
     settings = _settings(args)
@@ -58,69 +181,113 @@ def _generate(args: argparse.Namespace, console: Console) -> int:
             settings = settings.with_(concurrency=args.concurrency)
         except InvalidSetting as exc:
             raise InvalidRequest("--concurrency", exc.rule) from None
-    return _run_and_report(settings, fields, None, args, console)
+    return _run_and_report(settings, fields, None, args, streams)
 
 
-def _resume(args: argparse.Namespace, console: Console) -> int:
+def _resume(args: argparse.Namespace, streams: Streams) -> int:
     settings = _settings(args)
     if not settings.db_path.exists():
         raise JobNotFound(args.job_id)
-    return _run_and_report(settings, None, args.job_id, args, console)
+    return _run_and_report(settings, None, args.job_id, args, streams)
 
 
-def _status(args: argparse.Namespace, console: Console) -> int:
+def _status(args: argparse.Namespace, streams: Streams) -> int:
     settings = _settings(args)
     if not settings.db_path.exists():
         raise JobNotFound(args.job_id)
     job = bootstrap.local(settings).service.find(bootstrap.LOCAL_USER, args.job_id)
     if args.json:
-        print(json.dumps(job.to_json()))
+        streams.print_json(job.to_json())
         return EXIT_OK
-    console.print(f"job {job.job_id}  {job.status}  {job.progress}%  {job.status_message()}")
-    table = Table("scene", "status", "attempts", "prompt", "uri")
+    out = streams.out
+    out.print(f"job {job.job_id}  {job.status}  {job.progress}%  {job.status_message()}", soft_wrap=True)
+    table = _table()
+    table.add_column("scene", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("attempts", justify="right", no_wrap=True)
+    table.add_column("prompt")
+    table.add_column("uri", overflow="fold")  # folded over lines on a terminal, never cut
     for seg in job.segments:
-        table.add_row(str(seg.index + 1), seg.status, str(seg.attempts), seg.prompt, seg.uri or "")
-    console.print(table)
+        table.add_row(str(seg.index + 1), seg.status, str(seg.attempts), Text(seg.prompt), Text(seg.uri or ""))
+    out.print(table, crop=False)
     if job.video_uri:
-        console.print(f"video: {job.video_uri}")
+        out.print(Text(f"video: {job.video_uri}"), soft_wrap=True)
     return EXIT_OK
 
 
-def _list(args: argparse.Namespace, console: Console) -> int:
+def _list(args: argparse.Namespace, streams: Streams) -> int:
     settings = _settings(args)
     jobs = bootstrap.local(settings).service.recent(bootstrap.LOCAL_USER, 50) if settings.db_path.exists() else []
     if args.json:
-        print(json.dumps([job.to_json() for job in jobs]))
+        streams.print_json([job.to_json() for job in jobs])
         return EXIT_OK
     if not jobs:
-        console.print("no jobs")
+        streams.out.print("no jobs")
         return EXIT_OK
-    table = Table("job", "status", "progress", "scenes", "created", "first prompt")
+    table = _jobs_table(jobs)
+    # Full ids, whatever the width (a cut one names no job): only the prompts shrink to fit, and
+    # where even the other columns do not fit, the table is wider than the terminal, which wraps it.
+    needed = Measurement.get(streams.out, streams.out.options.update_width(UNWRAPPED), _jobs_table(jobs, False))
+    if streams.out.width < needed.maximum + 3:  # and the prompt's "…"
+        table.width = needed.maximum + 3
+    streams.out.print(table, crop=False)
+    return EXIT_OK
+
+
+def _jobs_table(jobs: list[Job], prompts: bool = True) -> Table:
+    table = _table()
+    table.add_column("job", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("progress", justify="right", no_wrap=True)
+    table.add_column("scenes", justify="right", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    if prompts:
+        table.add_column(Text("first prompt", no_wrap=True, overflow="ellipsis"))
+    now = datetime.now(UTC)
     for job in jobs:
-        table.add_row(
+        cells: list[str | Text] = [
             job.job_id,
             job.status,
             f"{job.progress}%",
             str(len(job.segments)),
-            job.timings["createdAt"],
-            job.segments[0].prompt[:40],
-        )
-    console.print(table)
-    return EXIT_OK
+            _age(job.timings["createdAt"], now),
+        ]
+        if prompts:
+            cells.append(Text(job.segments[0].prompt[:40], no_wrap=True, overflow="ellipsis"))
+        table.add_row(*cells)
+    return table
 
 
-def _serve(args: argparse.Namespace, console: Console) -> int:
+def _table() -> Table:
+    return Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+
+
+def _age(created_at: str, now: datetime) -> str:
+    """How long ago, as ``40s ago``, ``5m ago``, ``3h ago``, ``2d ago``."""
+    try:
+        seconds = max(0, int((now - datetime.fromisoformat(created_at)).total_seconds()))
+    except ValueError:
+        return created_at
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def _serve(args: argparse.Namespace, streams: Streams) -> int:
     from . import local_server  # Flask and the server only for this command
 
     settings = _settings(args)
 
     def ready(url: str) -> None:
-        console.print(f"Longform on {url} (jobs in {settings.data_dir}; Ctrl-C stops)", soft_wrap=True)
+        streams.out.print(f"Longform on {url} (jobs in {settings.data_dir}; Ctrl-C stops)", soft_wrap=True)
 
     try:
         local_server.serve(settings, port=args.port, on_ready=ready)
     except OSError as exc:  # cannot bind (werkzeug itself reports a port in use, and exits 1)
-        console.print(f"[red]cannot listen on 127.0.0.1:{args.port}[/red]: {exc.strerror or exc}")
+        streams.err.print(
+            Text(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", style="red"), soft_wrap=True
+        )
         return EXIT_FAILED
     return EXIT_OK
 
@@ -129,38 +296,44 @@ def _serve(args: argparse.Namespace, console: Console) -> int:
 
 
 def _run_and_report(
-    settings: Settings, fields: dict[str, Any] | None, job_id: str | None, args: argparse.Namespace, console: Console
+    settings: Settings, fields: dict[str, Any] | None, job_id: str | None, args: argparse.Namespace, streams: Streams
 ) -> int:
     """Start a new job (from the request ``fields``) or resume ``job_id``, in a worker thread,
     and show every change to it as it happens."""
+    human = streams.human
     updates: queue.Queue[Job] = queue.Queue()
     local = bootstrap.local(settings, on_update=updates.put)
     started = time.monotonic()
     if job_id is None:
         ref = local.service.trigger(bootstrap.LOCAL_USER, fields)
         job = local.service.job(bootstrap.LOCAL_USER, ref["jobId"])
-        console.print(f"job {job.job_id}: {len(job.segments)} scene(s) × {job.video_request.segment_seconds}s")
+        human.print(f"job {job.job_id}: {len(job.segments)} scene(s) × {job.video_request.segment_seconds}s")
     else:
         job = local.service.find(bootstrap.LOCAL_USER, job_id)
-        console.print(f"resuming job {job.job_id} ({job.status}, {job.progress}%)")
+        human.print(f"resuming job {job.job_id} ({job.status}, {job.progress}%)")
         local.service.resume(bootstrap.LOCAL_USER, job.job_id)
     worker = local.engine.threads.get(job.job_id) or threading.Thread(target=lambda: None)
     try:
-        _watch(job, updates, worker, console)
+        _watch(job, updates, worker, human)
     except KeyboardInterrupt:
-        console.print(f"\ninterrupted; continue with: longform resume {job.job_id}")
-        return 130
+        return _report(streams, Interrupted(job.job_id))
     job = local.pipeline.jobs.get(job.job_id)
     output: Path | None = None
     if job.status is Status.COMPLETED:
         output = _deliver(local, job.job_id, args.out)
-        console.print(f"[green]done[/green] in {time.monotonic() - started:.1f}s: {output}")
+        human.print(
+            Text.assemble(("done", "green"), f" in {time.monotonic() - started:.1f}s: {output}"), soft_wrap=True
+        )
     else:
-        step = f" (step {job.error_step})" if job.error_step else ""
-        console.print(f"[red]job {job.status}[/red]{step}: {job.error or job.status_message()}")
-    if args.json:
-        print(json.dumps(_summary(job, output)))
+        reason = f"job {job.status}{_step(job)}: {job.error or job.status_message()}"
+        streams.err.print(Text(reason, style="red"), soft_wrap=True)
+    if streams.json:
+        streams.print_json(_summary(job, output))
     return EXIT_OK if job.status is Status.COMPLETED else EXIT_FAILED
+
+
+def _step(job: Job) -> str:
+    return f" (step {job.error_step})" if job.error_step else ""
 
 
 def _watch(job: Job, updates: queue.Queue[Job], worker: threading.Thread, console: Console) -> None:
@@ -184,9 +357,11 @@ def _watch(job: Job, updates: queue.Queue[Job], worker: threading.Thread, consol
         return
     last = None
     for seen in changes():
+        if seen.status in (Status.FAILED, Status.CANCELLED):
+            continue  # the reason goes to stderr when the watch ends
         line = f"[{seen.progress:3d}%] {seen.status_message()}"
         if line != last:
-            console.print(line)
+            console.print(line, markup=False)
             last = line
 
 
@@ -218,6 +393,30 @@ def _duration(path: Path) -> float:
 
     with av.open(str(path)) as container:
         return round((container.duration or 0) / 1_000_000, 3)
+
+
+# -- consoles -----------------------------------------------------------------------------------------
+
+
+def _console(stderr: bool) -> Console:
+    """A console on stdout or stderr. On a terminal rich fits output to its width; anywhere else
+    (a pipe, a file) nothing is wrapped or cut, so a long path or message stays on one line."""
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console.width = UNWRAPPED
+        console.soft_wrap = True
+    return console
+
+
+def _setup_logging(err: Console) -> None:
+    handler: logging.Handler
+    if err.is_terminal:
+        handler = RichHandler(console=err, show_path=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))  # rich shows the time and level itself
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
 
 
 # -- arguments ------------------------------------------------------------------------------------------
@@ -255,24 +454,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings.with_(data_dir=args.data_dir) if args.data_dir else settings
 
 
-def _setup_logging(console: Console) -> None:
-    handler: logging.Handler
-    if console.is_terminal:
-        handler = RichHandler(console=console, show_path=False)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
-
-
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--data-dir", type=Path, help="where jobs and files live (env LONGFORM_DATA_DIR, default ./.longform)"
     )
-    common.add_argument("--json", action="store_true", help="print one JSON object on stdout; human output on stderr")
+    common.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object on stdout (the result, or the error); human output on stderr",
+    )
 
-    parser = argparse.ArgumentParser(prog="longform", description="Turn a list of scene prompts into one long video.")
+    parser = _Parser(prog="longform", description="Turn a list of scene prompts into one long video.")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     gen = sub.add_parser("generate", parents=[common], help="make a video from prompts")
@@ -315,3 +508,20 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError("must be 0–65535")
     return port
+
+
+class _UsageError(Exception):
+    """A command line argparse cannot read; ``field`` is the option or argument it names, if any."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        named = re.match(r"argument ([^:]+):", message)
+        self.field = named.group(1) if named else None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose errors are reported like the others (as JSON with --json) instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)

@@ -48,7 +48,8 @@ def test_bad_input_exits_2_naming_the_field_and_writes_nothing(tmp_path: Path, a
     data = tmp_path / "data"
     result = longform("generate", *args, "--data-dir", str(data), cwd=tmp_path)
     assert result.returncode == 2, result.stderr
-    assert field in result.stdout + result.stderr
+    assert result.stdout == ""  # errors are on stderr only
+    assert field in result.stderr
     assert not data.exists()
     assert list(tmp_path.iterdir()) == []  # nothing at all was created
     listed = longform("list", "--json", "--data-dir", str(data), cwd=tmp_path)
@@ -60,7 +61,7 @@ def test_a_prompts_file_of_only_comments_is_an_empty_prompt_list(tmp_path: Path)
     (tmp_path / "scenes.txt").write_text("# nothing yet\n\n   \n# still nothing\n")
     result = longform("generate", "--prompts-file", "scenes.txt", "--data-dir", "data", cwd=tmp_path)
     assert result.returncode == 2
-    assert "prompts: must have at least 1 prompt" in result.stdout
+    assert "prompts: must have at least 1 prompt" in result.stderr
     assert not (tmp_path / "data").exists()
 
 
@@ -93,7 +94,8 @@ def test_generate_json_prints_one_object_and_writes_the_video(tmp_path: Path) ->
 
 def test_status_of_an_unknown_job_exits_2(tmp_path: Path) -> None:
     result = longform("status", "nope", "--data-dir", "data", cwd=tmp_path)
-    assert result.returncode == 2 and "nope" in result.stdout
+    assert result.returncode == 2 and "nope" in result.stderr
+    assert result.stdout == ""
 
 
 @pytest.mark.slow
