@@ -22,13 +22,13 @@ cloud = Cloud()
 REGION = DEPLOY.region
 
 
-@https_fn.on_call(region=REGION, timeout_sec=60, memory=options.MemoryOption.MB_512, secrets=[INNGEST_EVENT_KEY])
+@callables.on_call(region=REGION, timeout_sec=60, memory=options.MemoryOption.MB_512, secrets=[INNGEST_EVENT_KEY])
 def trigger_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
     """Validate a request, store the job as queued, start it on Inngest."""
     return callables.trigger_job(req, cloud)
 
 
-@https_fn.on_call(region=REGION, timeout_sec=60, memory=options.MemoryOption.MB_512, secrets=[INNGEST_EVENT_KEY])
+@callables.on_call(region=REGION, timeout_sec=60, memory=options.MemoryOption.MB_512, secrets=[INNGEST_EVENT_KEY])
 def cancel_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
     """Cancel the caller's own job: no further segment starts."""
     return callables.cancel_job(req, cloud)

@@ -52,7 +52,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import bootstrap
-from .callable_errors import callable_error
+from .callable_protocol import callable_error
 from .config import Settings
 from .errors import (
     InvalidRequest,

@@ -16,7 +16,7 @@
 
 Adapters map vendor errors to TransientError / PermanentError at their boundary,
 chained with ``from exc``, so the engines never see a vendor exception. Each transport maps
-these to its own codes in one place: ``callable_errors`` (the callables, the local server) and
+these to its own codes in one place: ``callable_protocol`` (the callables, the local server) and
 the CLI's exit codes.
 """
 

@@ -14,7 +14,7 @@ The page talks to this server the way it talks to Firebase, so one page serves b
 - everything else: the static page in ``web/``.
 
 The callables are the use cases of ``service.JobService``, as in the cloud, with errors mapped
-by ``callable_errors``. There is one user, ``bootstrap.LOCAL_USER``. Jobs run in background
+by ``callable_protocol``. There is one user, ``bootstrap.LOCAL_USER``. Jobs run in background
 threads of this process; a job interrupted by stopping the server continues with ``longform resume JOB_ID``.
 """
 
@@ -38,7 +38,7 @@ from werkzeug.serving import make_server
 
 from . import bootstrap
 from .adapters.local_blob_store import LocalBlobStore
-from .callable_errors import CallableError, callable_error
+from .callable_protocol import CallableError, callable_error, read_body
 from .config import Settings
 from .errors import InvalidRequest, LongformError, PermanentError
 from .job import FINAL_STATUSES, Job, SegmentStatus, Status
@@ -147,11 +147,10 @@ def create_app(backend: LocalBackend, web_dir: Path = WEB_DIR) -> Flask:
     def call(project_id: str, region_id: str, name: str) -> tuple[dict[str, Any], int]:
         if (project_id, region_id) != (project, region) or name not in backend.callables:
             return _answer(CallableError("NOT_FOUND", f"no function {project_id}/{region_id}/{name}"))
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict) or "data" not in body:
-            return _answer(CallableError("INVALID_ARGUMENT", 'the body must be a JSON object {"data": …}'))
+        if request.mimetype != "application/json":  # as firebase_functions answers it
+            return _answer(CallableError("INVALID_ARGUMENT", "Bad Request"))
         try:
-            return {"result": backend.callables[name](body["data"])}, 200
+            return {"result": backend.callables[name](read_body(request.get_data()))}, 200
         except Exception as exc:
             return _answer(callable_error(exc))
 

@@ -1,5 +1,5 @@
 """The use cases, written once: every transport (the callables, the local server, the CLI) calls
-these and maps the errors they raise to its own codes (``callable_errors`` for the first two).
+these and maps the errors they raise to its own codes (``callable_protocol`` for the first two).
 
 ``JobService`` knows who is calling (``Caller``, or None when nobody signed in), checks the
 request, keeps the job rules through the JobStore and starts or stops runs through an Engine:

@@ -1,19 +1,51 @@
-"""The callables as Firebase serves them: who is calling, then the use case, then its errors as
-``HttpsError``s with the code a Firebase client expects (the mapping is ``callable_errors``, the
-same as the local server's).
+"""The callables as Firebase serves them: the body checked, who is calling, then the use case,
+then its errors as ``HttpsError``s with the code a Firebase client expects (``callable_protocol``
+maps them, as for the local server).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from firebase_functions import https_fn
 from firebase_functions.https_fn import FunctionsErrorCode, HttpsError
+from flask import Request, Response
 
-from ..callable_errors import callable_error
+from ..callable_protocol import CallableError, callable_error, read_body
+from ..errors import InvalidRequest
 from ..service import Caller
 from .composition import Cloud
+
+Handler = TypeVar("Handler", bound=Callable[[https_fn.CallableRequest[Any]], Any])
+
+
+def on_call(**options: Any) -> Callable[[Handler], Callable[[Request], Response]]:
+    """``https_fn.on_call`` behind a check of the raw body: a malformed one (empty, truncated,
+    not UTF-8, not ``{"data": …}``, too deep, a number too long) is refused with 400
+    INVALID_ARGUMENT before firebase_functions parses it, which would answer 500. The wrapper
+    keeps the endpoint's discovery attributes (``functools.wraps`` copies them)."""
+
+    def decorate(handler: Handler) -> Callable[[Request], Response]:
+        # The library types the result as the handler; it is the Flask view that serves it.
+        endpoint = cast(Callable[[Request], Response], https_fn.on_call(**options)(handler))
+
+        @functools.wraps(endpoint)
+        def checked(request: Request) -> Response:
+            # Only a JSON POST reaches the body: the library answers other methods (CORS
+            # preflight, 400 for the rest) and other content types (400) itself.
+            if request.method == "POST" and request.mimetype == "application/json":
+                try:
+                    read_body(request.get_data(cache=True))
+                except InvalidRequest as exc:
+                    return _refusal(callable_error(exc))
+            return endpoint(request)
+
+        return checked
+
+    return decorate
 
 
 def trigger_job(req: https_fn.CallableRequest[Any], cloud: Cloud) -> dict[str, Any]:
@@ -39,3 +71,12 @@ def _answer(use_case: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     except Exception as exc:
         error = callable_error(exc)
         raise HttpsError(FunctionsErrorCode[error.status], error.message, error.details) from None
+
+
+def _refusal(error: CallableError) -> Response:
+    return Response(
+        json.dumps(error.body()),
+        status=error.http_status,
+        content_type="application/json",
+        headers={"Access-Control-Allow-Origin": "*"},  # as the library's own answers (cors="*")
+    )

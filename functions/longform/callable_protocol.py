@@ -1,6 +1,13 @@
-"""Longform's errors as the callable protocol carries them to ``httpsCallable``: one mapping for
-the deployed callables (raised as ``HttpsError``) and the local server (written as JSON), so both
-answer the same request with the same status, message and details.
+"""The callable protocol (what ``httpsCallable`` speaks), for the deployed callables and the local
+server alike, so both answer the same request with the same status, message and details.
+
+In: a POST of ``application/json``, ``{"data": …}`` and nothing else. ``read_body`` checks the raw
+bytes before anything parses them — firebase_functions answers 500 to an empty, truncated or
+non-UTF-8 body, a bare number, deep nesting or a 5,000-digit number — and refuses each with
+INVALID_ARGUMENT naming ``body``.
+
+Out: ``{"result": …}``, or ``{"error": {"status", "message", "details"?}}`` with Firebase's HTTP
+status. Longform's errors map to it here, once:
 
     InvalidRequest     INVALID_ARGUMENT    400  details: field, rule, problems
     Unauthenticated    UNAUTHENTICATED     401
@@ -15,6 +22,7 @@ answer the same request with the same status, message and details.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +39,9 @@ from .errors import (
 )
 
 log = logging.getLogger(__name__)
+MAX_DEPTH = 32  # arrays and objects within each other: a request nests 3 deep
+MAX_BODY_BYTES = 1 << 20  # 50 prompts of 2,000 characters are about 100 KB
+BODY_RULE = 'must be a JSON object {"data": …}'
 
 # Firebase's callable error statuses and the HTTP codes it sends with them (firebase_functions.https_fn).
 HTTP_STATUS = {
@@ -87,3 +98,46 @@ def callable_error(exc: BaseException) -> CallableError:
         return CallableError("UNAVAILABLE", "the service is busy or unavailable; try again")
     log.error("callable failed", exc_info=exc)
     return CallableError("INTERNAL", "INTERNAL")
+
+
+def read_body(raw: bytes) -> Any:
+    """The ``data`` of a call's body, or InvalidRequest naming ``body`` and what is wrong with it."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidRequest("body", f"must be at most {MAX_BODY_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest("body", f"{BODY_RULE} in UTF-8") from None
+    if _deeper_than(text, MAX_DEPTH):
+        raise InvalidRequest("body", f"must not nest arrays and objects more than {MAX_DEPTH} deep")
+    try:
+        body = json.loads(text)
+    except ValueError as exc:  # not JSON, or a number too long to read (over 4,300 digits)
+        too_long = "digits" in str(exc)
+        raise InvalidRequest("body", "numbers must have at most 4300 digits" if too_long else BODY_RULE) from None
+    if not isinstance(body, dict) or set(body) != {"data"}:
+        raise InvalidRequest("body", BODY_RULE)
+    return body["data"]
+
+
+def _deeper_than(text: str, limit: int) -> bool:
+    """Whether brackets nest deeper than ``limit`` outside strings: checked before parsing, as
+    Python's parser recurses (and fails) on deep input."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
