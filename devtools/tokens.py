@@ -13,7 +13,9 @@ def _b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-def emulator_id_token(uid: str, project: str) -> str:
+def emulator_id_token(uid: str, project: str, provider: str = "password") -> str:
+    """An ID token of ``uid``, signed in with ``provider`` (``password``, ``google.com``, or
+    ``anonymous``)."""
     now = int(time.time())
     payload = {
         "iss": f"https://securetoken.google.com/{project}",
@@ -23,6 +25,6 @@ def emulator_id_token(uid: str, project: str) -> str:
         "sub": uid,
         "iat": now,
         "exp": now + 3600,
-        "firebase": {"identities": {}, "sign_in_provider": "anonymous"},
+        "firebase": {"identities": {}, "sign_in_provider": provider},
     }
     return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(payload)}."

@@ -16,19 +16,27 @@ from longform.cloud.params import DEPLOY, INNGEST_EVENT_KEY, INNGEST_SIGNING_KEY
 from longform.config import JOBS_COLLECTION
 from longform.logs import setup_json_logging
 
-initialize_app()  # lazy credentials: the callables need it to verify ID tokens
+initialize_app()  # lazy credentials: the callables need it to verify ID and App Check tokens
 setup_json_logging()
+callables.use_app_check_keys(DEPLOY.app_check_jwks_url)
 cloud = Cloud()
 REGION = DEPLOY.region
+CALLABLE = {  # every callable: App Check enforced unless ENFORCE_APP_CHECK=false (local development)
+    "region": REGION,
+    "timeout_sec": 60,
+    "memory": options.MemoryOption.MB_512,
+    "secrets": [INNGEST_EVENT_KEY],
+    "enforce_app_check": DEPLOY.enforce_app_check,
+}
 
 
-@callables.on_call(region=REGION, timeout_sec=60, memory=options.MemoryOption.MB_512, secrets=[INNGEST_EVENT_KEY])
+@callables.on_call(**CALLABLE)
 def trigger_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
     """Validate a request, store the job as queued, start it on Inngest."""
     return callables.trigger_job(req, cloud)
 
 
-@callables.on_call(region=REGION, timeout_sec=60, memory=options.MemoryOption.MB_512, secrets=[INNGEST_EVENT_KEY])
+@callables.on_call(**CALLABLE)
 def cancel_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
     """Cancel the caller's own job: no further segment starts."""
     return callables.cancel_job(req, cloud)

@@ -82,6 +82,9 @@ class Settings(BaseModel):
         72, "SIGNED_URL_HOURS", "param", "lifetime of the final video's signed URL (1 to 168)", ge=1, le=168
     )
     max_active_jobs: int = _setting(3, "MAX_ACTIVE_JOBS", "param", "unfinished jobs allowed per user", ge=1)
+    allow_anonymous: bool = _setting(
+        False, "ALLOW_ANONYMOUS", "param", "whether anonymous Firebase Auth accounts may start jobs"
+    )
     poll_seconds: float = _setting(
         10.0, "POLL_SECONDS", "param", "first wait between polls of a Veo operation (then ×1.5, at most 60 s)", ge=0
     )
@@ -107,7 +110,13 @@ class Settings(BaseModel):
         "", "INNGEST_SERVE_PATH", "param", "the path Inngest calls, e.g. /inngest_api (empty: the request's)"
     )
 
-    # -- fixed at deploy: Inngest flow control ----------------------------------------------------------
+    # -- fixed at deploy: who may call, Inngest flow control ----------------------------------------------
+    enforce_app_check: bool = _setting(
+        True, "ENFORCE_APP_CHECK", "deploy", "refuse callable requests without a valid App Check token"
+    )
+    app_check_jwks_url: str = _setting(
+        "", "APP_CHECK_JWKS_URL", "deploy", "where App Check's signing keys are read (tests only; empty: Google's)"
+    )
     # Inngest counts steps executing at once (a sleeping run holds no slot); the per-user limit also
     # caps how many unchained segments of one job are in flight together.
     user_concurrency: int = _setting(2, "USER_CONCURRENCY", "deploy", "steps at once per user", ge=1)
@@ -141,11 +150,12 @@ class Settings(BaseModel):
             raise InvalidSetting(_env_name_of(err["loc"]), _rule(err), err.get("input")) from None
 
     @classmethod
-    def fields_for(cls, where: str) -> dict[str, Any]:
-        """The fields that apply ``where`` (``param``, ``deploy``, ``local``), by environment name."""
+    def fields_for(cls, where: str, by: str = "env") -> dict[str, Any]:
+        """The fields that apply ``where`` (``param``, ``deploy``, ``local``), keyed by their
+        environment name (``by="env"``) or their field name (``by="field"``)."""
         return {
-            _extra(field)["env"]: field
-            for field in cls.model_fields.values()
+            _extra(field)["env"] if by == "env" else name: field
+            for name, field in cls.model_fields.items()
             if isinstance(field.json_schema_extra, dict) and _extra(field)["where"] == where
         }
 
@@ -184,6 +194,8 @@ def _rule(err: Any) -> str:
         return "must be a whole number"
     if kind in ("float_parsing", "float_type"):
         return "must be a number"
+    if kind in ("bool_parsing", "bool_type"):
+        return "must be true or false"
     if kind == "greater_than_equal":
         return f"must be at least {ctx['ge']:g}"
     if kind == "less_than_equal":

@@ -25,24 +25,34 @@ RECENT_JOBS = 20
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: a signed-in user."""
+    """Who is calling: a signed-in user, and whether the account is anonymous (a Firebase Auth
+    anonymous sign-in: a fresh one costs nothing, so it cannot be what bounds spending)."""
 
     user_id: str
+    anonymous: bool = False
 
 
 class JobService:
     def __init__(
-        self, jobs: JobStore, engine: Engine, limits: Limits | None = None, max_active_jobs: int | None = None
+        self,
+        jobs: JobStore,
+        engine: Engine,
+        limits: Limits | None = None,
+        max_active_jobs: int | None = None,
+        allow_anonymous: bool = False,
     ) -> None:
         self.jobs = jobs
         self.engine = engine
         self.limits = limits or Limits()
         self.max_active_jobs = max_active_jobs
+        self.allow_anonymous = allow_anonymous
 
     def trigger(self, caller: Caller | None, data: Any) -> dict[str, str]:
         """Validate, store the job as queued, start its run. The same user and ``requestId`` get
         the same job back (its id is derived from both) and nothing is started twice."""
         user = _signed_in(caller)
+        if user.anonymous and not self.allow_anonymous:
+            raise PermissionDenied("sign in with an account to make videos: anonymous accounts may not start jobs")
         with log_context(userId=user.user_id):
             request = validate_request(data, self.limits)
             job_id = idempotent_job_id(user.user_id, request.request_id) if request.request_id else new_job_id()

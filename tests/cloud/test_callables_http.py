@@ -52,6 +52,16 @@ def test_a_call_without_auth_is_unauthenticated_and_writes_nothing(
     assert len(inngest_events.events) == sent
 
 
+def test_an_anonymous_account_may_not_start_a_job(
+    functions: dict[str, str], firestore_emulator: Any, inngest_events: InngestDevServer
+) -> None:
+    anonymous = User(firestore_emulator.project, provider="anonymous")
+    status, body = call(functions["trigger_long_form_video_job"], {"prompts": ["a scene"]}, anonymous.token)
+    assert (status, body["error"]["status"]) == (403, "PERMISSION_DENIED")
+    assert "sign in" in body["error"]["message"]
+    assert jobs_of(firestore_emulator, anonymous.uid) == []
+
+
 @pytest.mark.parametrize(
     ("data", "field"),
     [

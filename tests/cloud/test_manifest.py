@@ -77,8 +77,9 @@ def test_params_and_secrets_are_declared_for_deploy_to_ask_for() -> None:
 def test_every_param_is_declared_with_the_settings_default_and_meaning() -> None:
     declared = {p["name"]: p for p in discover()["params"]}
     for name, field in Settings.fields_for("param").items():
-        # whole numbers are IntParams; every other setting is a StringParam holding its text
-        default = field.default if field.annotation is int else "" if field.default is None else str(field.default)
+        # whole numbers and booleans are Int/BoolParams; every other setting is a StringParam of its text
+        typed = field.annotation in (int, bool)
+        default = field.default if typed else "" if field.default is None else str(field.default)
         assert declared[name]["default"] == default, name
         assert declared[name]["description"] == field.description, name
 

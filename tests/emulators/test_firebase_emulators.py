@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,10 +48,11 @@ def _post(url: str, body: dict[str, Any], token: str | None = None) -> tuple[int
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def sign_up(suite: EmulatorSuite) -> tuple[str, str]:
-    """A new user of the Auth emulator: (uid, ID token)."""
+def sign_up(suite: EmulatorSuite, anonymous: bool = False) -> tuple[str, str]:
+    """A new user of the Auth emulator, with email and password (or anonymous): (uid, ID token)."""
     url = f"{suite.auth_url}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=any"
-    status, body = _post(url, {"returnSecureToken": True})
+    account = {} if anonymous else {"email": f"{uuid.uuid4().hex[:12]}@example.com", "password": "correct horse"}
+    status, body = _post(url, {**account, "returnSecureToken": True})
     assert status == 200, body
     return body["localId"], body["idToken"]
 

@@ -73,6 +73,17 @@ def test_nobody_signed_in_may_trigger_cancel_or_read(caller: Caller | None) -> N
     assert jobs.jobs.list() == []
 
 
+def test_an_anonymous_account_may_not_spend_unless_allowed_but_may_cancel() -> None:
+    guest = Caller("guest", anonymous=True)
+    strict = service()
+    with pytest.raises(PermissionDenied, match="sign in"):
+        strict.trigger(guest, {"prompts": ["a"]})
+    assert strict.jobs.list() == []
+    relaxed = JobService(InMemoryJobStore(), RecordingEngine(), allow_anonymous=True)
+    job_id = relaxed.trigger(guest, {"prompts": ["a"]})["jobId"]
+    assert relaxed.cancel(guest, {"jobId": job_id})["status"] == "cancelled"
+
+
 def test_an_invalid_request_writes_nothing_and_starts_nothing() -> None:
     jobs = service()
     with pytest.raises(InvalidRequest) as caught:

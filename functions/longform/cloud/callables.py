@@ -62,7 +62,17 @@ def caller(req: https_fn.CallableRequest[Any]) -> Caller | None:
     # firebase_functions lets a call without a token through with auth None: the service refuses it.
     if req.auth is None or not req.auth.uid:
         return None
-    return Caller(str(req.auth.uid))
+    provider = (req.auth.token.get("firebase") or {}).get("sign_in_provider")
+    return Caller(str(req.auth.uid), anonymous=provider == "anonymous")
+
+
+def use_app_check_keys(jwks_url: str) -> None:
+    """Verify App Check tokens against the keys at ``jwks_url`` instead of Google's (tests serve
+    their own: App Check tokens cannot be minted offline). Before the first verification."""
+    if jwks_url:
+        from firebase_admin import app_check  # type: ignore[import-untyped]
+
+        app_check._AppCheckService._JWKS_URL = jwks_url
 
 
 def _answer(use_case: Callable[[], dict[str, Any]]) -> dict[str, Any]:

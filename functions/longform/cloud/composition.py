@@ -80,7 +80,7 @@ class Cloud:
             return service  # type: ignore[no-any-return]
         s = self.settings
         limits = Limits.of(s.video_model, s.veo_model, s.stitch_backend)
-        return JobService(self.jobs, self.engine, limits, s.max_active_jobs)
+        return JobService(self.jobs, self.engine, limits, s.max_active_jobs, s.allow_anonymous)
 
     @cached_property
     def blobs(self) -> BlobStore:

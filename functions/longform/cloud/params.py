@@ -15,13 +15,15 @@ from firebase_functions import params
 
 from ..config import Settings
 
-DEPLOY = Settings.from_env(only={"region", "user_concurrency", "model_concurrency"})
+DEPLOY = Settings.from_env(only=set(Settings.fields_for("deploy", by="field")))
 
 
 def _declare(name: str, field: Any) -> params.Param[Any]:
     default = field.default
     if field.annotation is int:
         return params.IntParam(name, default=default, description=field.description)
+    if field.annotation is bool:
+        return params.BoolParam(name, default=default, description=field.description)
     text = "" if default is None else str(default) if not isinstance(default, Path) else default.as_posix()
     return params.StringParam(name, default=text, description=field.description)
 
