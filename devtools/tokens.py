@@ -13,9 +13,9 @@ def _b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-def emulator_id_token(uid: str, project: str, provider: str = "password") -> str:
+def emulator_id_token(uid: str, project: str, provider: str = "password", **claims: object) -> str:
     """An ID token of ``uid``, signed in with ``provider`` (``password``, ``google.com``, or
-    ``anonymous``)."""
+    ``anonymous``), with custom ``claims`` (as ``setCustomUserClaims`` adds them)."""
     now = int(time.time())
     payload = {
         "iss": f"https://securetoken.google.com/{project}",
@@ -26,5 +26,6 @@ def emulator_id_token(uid: str, project: str, provider: str = "password") -> str
         "iat": now,
         "exp": now + 3600,
         "firebase": {"identities": {}, "sign_in_provider": provider},
+        **claims,
     }
     return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(payload)}."

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+from longform.budget import PROJECT, SpendLimits, Usage, admit, returned_by
 from longform.errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
 from longform.job import Job
 from longform.ports import Operation, SegmentSpec, StitchJob, StitchSpec
@@ -19,6 +20,7 @@ from longform.ports import Operation, SegmentSpec, StitchJob, StitchSpec
 class InMemoryJobStore:
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
+        self.ledger: dict[tuple[str, str], Usage] = {}  # (owner, day) → usage
         self._lock = threading.Lock()
 
     def create(self, job: Job) -> None:
@@ -27,13 +29,23 @@ class InMemoryJobStore:
                 raise LongformError(f"job {job.job_id!r} already exists")
             self.jobs[job.job_id] = copy.deepcopy(job)
 
-    def submit(self, job: Job, max_active: int | None = None) -> tuple[Job, bool]:
+    def submit(self, job: Job, max_active: int | None = None, limits: SpendLimits | None = None) -> tuple[Job, bool]:
         with self._lock:
             if job.job_id in self.jobs:
                 return copy.deepcopy(self.jobs[job.job_id]), False
             active = sum(1 for j in self.jobs.values() if j.user_id == job.user_id and not j.status.is_final)
             if max_active is not None and active >= max_active:
                 raise TooManyActiveJobs(job.user_id, max_active)
+            if job.budget is not None:
+                day, seconds = job.budget.day, job.budget.seconds
+                if limits is not None:
+                    admit(limits, seconds, self._entry(job.user_id, day), self._entry(PROJECT, day))
+                for owner in (job.user_id, PROJECT):
+                    entry = self._entry(owner, day)
+                    entry.seconds += seconds
+                    entry.jobs += 1
+                if limits is not None:
+                    self._entry(job.user_id, day).limit_seconds = limits.user_seconds
             self.jobs[job.job_id] = copy.deepcopy(job)
             return copy.deepcopy(job), True
 
@@ -47,10 +59,24 @@ class InMemoryJobStore:
         with self._lock:
             if job_id not in self.jobs:
                 raise JobNotFound(job_id)
-            job = copy.deepcopy(self.jobs[job_id])
+            before = self.jobs[job_id]
+            job = copy.deepcopy(before)
             change(job)
+            returned = returned_by(before, job)
+            if returned and job.budget is not None:
+                for owner in (job.user_id, PROJECT):
+                    entry = self._entry(owner, job.budget.day)
+                    entry.seconds -= returned
+                    entry.returned_seconds += returned
             self.jobs[job_id] = job
             return copy.deepcopy(job)
+
+    def usage(self, user_id: str, day: str) -> Usage:
+        with self._lock:
+            return self._entry(user_id, day).model_copy()
+
+    def _entry(self, owner: str, day: str) -> Usage:
+        return self.ledger.setdefault((owner, day), Usage(day=day))
 
     def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:
         with self._lock:

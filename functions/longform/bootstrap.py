@@ -9,6 +9,7 @@ from .adapters.local_blob_store import LocalBlobStore
 from .adapters.notifying_job_store import NotifyingJobStore
 from .adapters.sqlite import Database
 from .adapters.sqlite_job_store import SqliteJobStore
+from .budget import SpendLimits
 from .config import Settings
 from .job import Job
 from .local_runner import LocalRunner, RetryPolicy, ThreadEngine
@@ -18,6 +19,7 @@ from .service import Caller, JobService
 from .workflow import Pipeline
 
 LOCAL_USER = Caller("local")  # the embedded mode has one user
+LOCAL_SECONDS_PER_DAY = 86_400  # the preview renderer costs nothing: a day of video a day, unless set
 
 
 @dataclass(frozen=True)
@@ -63,5 +65,9 @@ def local(
     retry = RetryPolicy(settings.retry_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
     runner = LocalRunner(pipeline, db, retry, settings.concurrency)
     engine = ThreadEngine(runner)
-    service = JobService(jobs, engine, Limits.of("preview", settings.veo_model, "ffmpeg"), max_active_jobs)
+    # The same budget rules as in the cloud, with a generous limit unless USER_SECONDS_PER_DAY is set.
+    set_here = "user_seconds_per_day" in settings.model_fields_set
+    budget = SpendLimits(settings.user_seconds_per_day if set_here else LOCAL_SECONDS_PER_DAY)
+    limits = Limits.of("preview", settings.veo_model, "ffmpeg")
+    service = JobService(jobs, engine, limits, max_active_jobs, budget=budget)
     return Local(settings, db, pipeline, runner, engine, service)

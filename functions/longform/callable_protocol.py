@@ -14,6 +14,7 @@ status. Longform's errors map to it here, once:
     PermissionDenied   PERMISSION_DENIED   403
     JobNotFound        NOT_FOUND           404
     TooManyActiveJobs  RESOURCE_EXHAUSTED  429  details: limit
+    BudgetExhausted    RESOURCE_EXHAUSTED  429  details: scope, limitSeconds, remainingSeconds, requestedSeconds
     InvalidSetting     FAILED_PRECONDITION 400  the deployment is misconfigured
     JobNotQueued       UNAVAILABLE         503  details: jobId
     TransientError     UNAVAILABLE         503  try again
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import (
+    BudgetExhausted,
     InvalidRequest,
     InvalidSetting,
     JobNotFound,
@@ -88,6 +90,14 @@ def callable_error(exc: BaseException) -> CallableError:
         return CallableError("NOT_FOUND", f"no job {exc.job_id}")
     if isinstance(exc, TooManyActiveJobs):
         return CallableError("RESOURCE_EXHAUSTED", str(exc), {"limit": exc.limit})
+    if isinstance(exc, BudgetExhausted):
+        details = {
+            "scope": exc.scope,
+            "limitSeconds": exc.limit,
+            "remainingSeconds": exc.remaining,
+            "requestedSeconds": exc.asked,
+        }
+        return CallableError("RESOURCE_EXHAUSTED", str(exc), details)
     if isinstance(exc, InvalidSetting):
         log.error("misconfigured: %s", exc)
         return CallableError("FAILED_PRECONDITION", f"the service is misconfigured: {exc}")

@@ -55,6 +55,7 @@ from . import bootstrap
 from .callable_protocol import callable_error
 from .config import Settings
 from .errors import (
+    BudgetExhausted,
     InvalidRequest,
     InvalidSetting,
     JobNotFound,
@@ -144,7 +145,7 @@ def _failure(exc: BaseException) -> Failure:
     if isinstance(exc, InvalidRequest | JobNotFound):
         error = callable_error(exc)
         return Failure(EXIT_INVALID, error.status, error.message, getattr(exc, "field", None))
-    if isinstance(exc, Unauthenticated | PermissionDenied | TooManyActiveJobs | JobNotQueued):
+    if isinstance(exc, Unauthenticated | PermissionDenied | TooManyActiveJobs | BudgetExhausted | JobNotQueued):
         error = callable_error(exc)  # these it maps without logging
         return Failure(EXIT_FAILED, error.status, error.message)
     if isinstance(exc, TransientError):

@@ -82,6 +82,16 @@ class Settings(BaseModel):
         72, "SIGNED_URL_HOURS", "param", "lifetime of the final video's signed URL (1 to 168)", ge=1, le=168
     )
     max_active_jobs: int = _setting(3, "MAX_ACTIVE_JOBS", "param", "unfinished jobs allowed per user", ge=1)
+    user_seconds_per_day: int = _setting(
+        600,
+        "USER_SECONDS_PER_DAY",
+        "param",
+        "video seconds a user may start a day (a videoSecondsPerDay claim overrides)",
+        ge=0,
+    )
+    project_seconds_per_day: int = _setting(
+        3600, "PROJECT_SECONDS_PER_DAY", "param", "video seconds all users together may start a day", ge=0
+    )
     allow_anonymous: bool = _setting(
         False, "ALLOW_ANONYMOUS", "param", "whether anonymous Firebase Auth accounts may start jobs"
     )

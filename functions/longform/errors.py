@@ -7,6 +7,7 @@
     ├── PermissionDenied   the caller may not do this (someone else's job)
     ├── JobNotFound        no job with that id
     ├── TooManyActiveJobs  the user already has the most unfinished jobs allowed
+    ├── BudgetExhausted    the job needs more video seconds than are left today (user or project)
     ├── IllegalTransition  a status or progress change the job rules forbid (a bug, never retried)
     ├── TransientError     an adapter failed in a way that may pass: retry with backoff
     │   └── JobNotQueued   the job was stored but could not be started; it is marked failed
@@ -71,6 +72,20 @@ class TooManyActiveJobs(LongformError):
         super().__init__(f"at most {limit} unfinished job(s) per user; wait for one to end")
         self.user_id = user_id
         self.limit = limit
+
+
+class BudgetExhausted(LongformError):
+    """The job needs more video seconds than today's budget has left. ``scope`` is ``user`` or
+    ``project``."""
+
+    def __init__(self, scope: str, limit: int, used: int, asked: int) -> None:
+        self.scope, self.limit, self.asked = scope, limit, asked
+        self.remaining = max(0, limit - used)
+        whose = "you have" if scope == "user" else "the service has"
+        super().__init__(
+            f"not enough video time left today: this job needs {asked} s and {whose} {self.remaining} s "
+            f"of {limit} s a day left"
+        )
 
 
 class IllegalTransition(LongformError):

@@ -88,6 +88,14 @@ class Segment(_Record):
     error: str | None = None
 
 
+class Reservation(_Record):
+    """The video seconds a job holds in the daily budget (see budget.py)."""
+
+    day: str
+    seconds: int
+    returned_seconds: int = 0  # given back when the job failed or was cancelled
+
+
 class Job(_Record):
     job_id: str
     user_id: str
@@ -105,6 +113,7 @@ class Job(_Record):
     stitch_poll_attempts: int = 0
     stitch_lease_until: str | None = None
     stitch_error: str | None = None
+    budget: Reservation | None = None
 
     @classmethod
     def new(cls, request: VideoRequest, user_id: str, job_id: str | None = None, now: str | None = None) -> Job:
@@ -125,6 +134,11 @@ class Job(_Record):
     @property
     def completed_segments(self) -> int:
         return sum(1 for s in self.segments if s.status is SegmentStatus.COMPLETED)
+
+    @property
+    def generated_seconds(self) -> int:
+        """Video the model made for this job: its completed scenes."""
+        return self.completed_segments * self.video_request.segment_seconds
 
     def status_message(self) -> str:
         """What a person is shown: the words of the Director view."""
@@ -177,6 +191,9 @@ class Job(_Record):
             for seg in self.segments:
                 if seg.status in (SegmentStatus.PENDING, SegmentStatus.GENERATING):
                     seg.status = SegmentStatus.CANCELLED
+        if status in (Status.FAILED, Status.CANCELLED) and self.budget is not None:
+            # What was not made is given back to the day's budget (the store applies it to the ledger).
+            self.budget.returned_seconds = max(0, self.budget.seconds - self.generated_seconds)
 
     def set_progress(self, progress: int) -> None:
         if not 0 <= progress <= 100:

@@ -8,6 +8,7 @@ The page talks to this server the way it talks to Firebase, so one page serves b
 - ``GET /__/longform/jobs/{jobId}/events``: server-sent events, the local twin of ``onSnapshot``:
   the job now, then every write to it, until it is final;
 - ``GET /__/longform/jobs``: the user's recent jobs (My jobs);
+- ``GET /__/longform/usage``: the video seconds used and left today (the daily budget);
 - ``GET /__/longform/files/{key}``: segments and final videos from the blob folder, with Range
   requests (a ``<video>`` needs them to seek and to learn its duration);
 - ``GET /__/longform/config.json``: tells the page it is in local mode;
@@ -161,6 +162,10 @@ def create_app(backend: LocalBackend, web_dir: Path = WEB_DIR) -> Flask:
     @app.get(f"{API}/jobs")
     def jobs() -> dict[str, Any]:
         return {"jobs": backend.recent()}
+
+    @app.get(f"{API}/usage")
+    def usage() -> dict[str, Any]:
+        return backend.service.usage(bootstrap.LOCAL_USER)
 
     @app.get(f"{API}/jobs/<job_id>/events")
     def events(job_id: str) -> Response | tuple[dict[str, Any], int]:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from .budget import SpendLimits, Usage
 from .job import Job
 
 T = TypeVar("T")
@@ -22,16 +23,22 @@ class JobStore(Protocol):
     def create(self, job: Job) -> None:
         """Store a new job; raises LongformError if the id exists."""
 
-    def submit(self, job: Job, max_active: int | None = None) -> tuple[Job, bool]:
+    def submit(self, job: Job, max_active: int | None = None, limits: SpendLimits | None = None) -> tuple[Job, bool]:
         """Create ``job`` unless a job with its id exists — then return that one unchanged (an
         idempotent retry). Refuse with TooManyActiveJobs when the user already has ``max_active``
-        unfinished jobs. Atomic. Returns the stored job and whether it was created now."""
+        unfinished jobs, and with BudgetExhausted when the job's reservation (``job.budget``)
+        does not fit ``limits`` on its day; else add it to the user's and the project's ledger.
+        Atomic. Returns the stored job and whether it was created now."""
 
     def get(self, job_id: str) -> Job:
         """The job, or JobNotFound."""
 
     def update(self, job_id: str, change: Callable[[Job], None]) -> Job:
-        """Read, apply ``change`` (which may raise to abort), write — atomically. Returns the new job."""
+        """Read, apply ``change`` (which may raise to abort), write — atomically, with the seconds
+        the change gives back (``budget.returned_by``) taken off the ledger. Returns the new job."""
+
+    def usage(self, user_id: str, day: str) -> Usage:
+        """The ledger entry of ``user_id`` (or ``budget.PROJECT``) for ``day``."""
 
     def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:
         """Jobs, newest first."""

@@ -9,11 +9,14 @@ Inngest in the cloud, the local runner in threads on a laptop.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from .budget import SpendLimits, utc_day
 from .errors import InvalidRequest, JobNotFound, JobNotQueued, PermissionDenied, Unauthenticated
-from .job import Job, Status, idempotent_job_id, is_job_id, new_job_id
+from .job import Job, Reservation, Status, idempotent_job_id, is_job_id, new_job_id
 from .logs import log_context
 from .ports import Engine, JobStore
 from .request import Limits, validate_request
@@ -30,6 +33,7 @@ class Caller:
 
     user_id: str
     anonymous: bool = False
+    seconds_per_day: int | None = None  # the user's own daily budget (a custom claim), if any
 
 
 class JobService:
@@ -40,12 +44,18 @@ class JobService:
         limits: Limits | None = None,
         max_active_jobs: int | None = None,
         allow_anonymous: bool = False,
+        budget: SpendLimits | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """``budget``: video seconds a day per user (unless the caller has its own) and for the
+        project; None for no budget at all."""
         self.jobs = jobs
         self.engine = engine
         self.limits = limits or Limits()
         self.max_active_jobs = max_active_jobs
         self.allow_anonymous = allow_anonymous
+        self.budget = budget
+        self.clock = clock
 
     def trigger(self, caller: Caller | None, data: Any) -> dict[str, str]:
         """Validate, store the job as queued, start its run. The same user and ``requestId`` get
@@ -56,7 +66,9 @@ class JobService:
         with log_context(userId=user.user_id):
             request = validate_request(data, self.limits)
             job_id = idempotent_job_id(user.user_id, request.request_id) if request.request_id else new_job_id()
-            job, created = self.jobs.submit(Job.new(request, user.user_id, job_id), self.max_active_jobs)
+            job = Job.new(request, user.user_id, job_id)
+            job.budget = Reservation(day=utc_day(self.clock()), seconds=request.duration_seconds)
+            job, created = self.jobs.submit(job, self.max_active_jobs, self._limits_for(user))
             with log_context(jobId=job.job_id):
                 if not created:
                     log.info("request %s already made job %s", request.request_id, job.job_id)
@@ -119,6 +131,23 @@ class JobService:
     def recent(self, caller: Caller | None, limit: int = RECENT_JOBS) -> list[Job]:
         """The caller's jobs, newest first."""
         return self.jobs.list(_signed_in(caller).user_id, limit)
+
+    def usage(self, caller: Caller | None) -> dict[str, Any]:
+        """The caller's video seconds today: used (reserved by jobs, less what they gave back),
+        the daily limit and what is left (no limit: ``None``)."""
+        user = _signed_in(caller)
+        today = self.jobs.usage(user.user_id, utc_day(self.clock()))
+        limits = self._limits_for(user)
+        limit = limits.user_seconds if limits else None
+        left = today.left(limit) if limit is not None else None
+        return {"day": today.day, "usedSeconds": today.seconds, "limitSeconds": limit, "leftSeconds": left}
+
+    def _limits_for(self, user: Caller) -> SpendLimits | None:
+        if self.budget is None:
+            return None
+        if user.seconds_per_day is None:
+            return self.budget
+        return SpendLimits(user.seconds_per_day, self.budget.project_seconds)
 
     def _owned(self, user: Caller, job_id: str, doing: str) -> Job:
         job = self.jobs.get(job_id)

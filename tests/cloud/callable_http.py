@@ -30,6 +30,8 @@ def serving_callables(
         "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9",  # verify ID tokens the emulator's way
         "INNGEST_DEV": events.url,  # the SDK sends events to the dev server's Event API
         "ENFORCE_APP_CHECK": "false",  # App Check has tests of its own (test_app_check.py)
+        # The project's ledger is shared by every test of the session: no project limit here.
+        "PROJECT_SECONDS_PER_DAY": str(10**9),
     }
     with ExitStack() as stack:
         servers = [stack.enter_context(functions_framework(t, {**base, **(env or {})}, log_dir)) for t in CALLABLES]
@@ -52,9 +54,9 @@ def call(url: str, data: Any, token: str | None = None) -> tuple[int, dict[str, 
 class User:
     """A signed-in user as the Auth emulator would issue: a uid and an unsigned ID token."""
 
-    def __init__(self, project: str, uid: str | None = None, provider: str = "password") -> None:
+    def __init__(self, project: str, uid: str | None = None, provider: str = "password", **claims: object) -> None:
         self.uid = uid or f"user-{uuid.uuid4().hex[:12]}"
-        self.token = emulator_id_token(self.uid, project, provider)
+        self.token = emulator_id_token(self.uid, project, provider, **claims)
 
 
 def jobs_of(firestore: Any, uid: str) -> list[dict[str, Any]]:

@@ -138,6 +138,27 @@ def test_a_user_over_the_active_job_limit_is_resource_exhausted(
     assert len(jobs_of(firestore_emulator, user.uid)) == MAX_ACTIVE
 
 
+def test_a_job_over_the_daily_budget_is_resource_exhausted_saying_what_is_left(
+    functions: dict[str, str], firestore_emulator: Any, user: User
+) -> None:
+    long_job = {"prompts": [f"scene {i}" for i in range(50)], "segmentSeconds": 8}  # 400 s of the default 600
+    assert call(functions["trigger_long_form_video_job"], long_job, user.token)[0] == 200
+    status, body = call(functions["trigger_long_form_video_job"], long_job, user.token)
+    assert (status, body["error"]["status"]) == (429, "RESOURCE_EXHAUSTED")
+    assert "this job needs 400 s and you have 200 s of 600 s a day left" in body["error"]["message"]
+    assert body["error"]["details"] == {
+        "scope": "user",
+        "limitSeconds": 600,
+        "remainingSeconds": 200,
+        "requestedSeconds": 400,
+    }
+    assert len(jobs_of(firestore_emulator, user.uid)) == 1
+    # An app's bigger plan, as a custom claim on the user's token, without redeploying:
+    premium = User(firestore_emulator.project, videoSecondsPerDay=1000)
+    for _ in range(2):
+        assert call(functions["trigger_long_form_video_job"], long_job, premium.token)[0] == 200
+
+
 def test_when_the_event_cannot_be_sent_no_job_is_left_queued(
     functions: dict[str, str], firestore_emulator: Any, inngest_events: InngestDevServer, user: User
 ) -> None:

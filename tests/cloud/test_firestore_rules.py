@@ -13,7 +13,7 @@ import pytest
 
 from devtools.firestore_emulator import RULES, FirestoreEmulator, unsigned_id_token
 from longform.adapters.firestore_job_store import FirestoreJobStore
-from longform.job import Job
+from longform.job import Job, Reservation
 from longform.request import validate_request
 
 FORBIDDEN = 403
@@ -122,3 +122,22 @@ def test_a_query_not_limited_to_the_users_own_jobs_is_denied(
 ) -> None:
     response = run_query(rest, firestore_emulator, job.user_id, filter_user)
     assert response.status_code == FORBIDDEN, response.text
+
+
+def test_a_user_reads_their_own_daily_usage_and_nobody_writes_it(
+    jobs: FirestoreJobStore, rest: httpx.Client, firestore_emulator: FirestoreEmulator
+) -> None:
+    owner = f"spender-{uuid.uuid4().hex}"
+    job = Job.new(validate_request({"prompts": ["a scene"]}), owner)
+    job.budget = Reservation(day="2026-11-29", seconds=8)
+    jobs.submit(job)
+    mine = f"usage/{owner}/days/2026-11-29"
+
+    read = rest.get(mine, headers=signed_in(owner, firestore_emulator))
+    assert read.status_code == 200 and read.json()["fields"]["seconds"] == {"integerValue": "8"}
+    assert rest.get(mine, headers=signed_in("someone-else", firestore_emulator)).status_code == FORBIDDEN
+    assert rest.get(mine).status_code == FORBIDDEN
+    forged = {"fields": {"seconds": {"integerValue": "0"}}}
+    assert rest.patch(mine, json=forged, headers=signed_in(owner, firestore_emulator)).status_code == FORBIDDEN
+    project = "projectUsage/2026-11-29"
+    assert rest.get(project, headers=signed_in(owner, firestore_emulator)).status_code == FORBIDDEN

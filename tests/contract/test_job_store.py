@@ -14,8 +14,9 @@ from devtools.firestore_emulator import FirestoreEmulator
 from longform.adapters.firestore_job_store import FirestoreJobStore
 from longform.adapters.sqlite import Database
 from longform.adapters.sqlite_job_store import SqliteJobStore
-from longform.errors import IllegalTransition, JobNotFound, LongformError, TooManyActiveJobs
-from longform.job import Job, Status
+from longform.budget import PROJECT, SpendLimits
+from longform.errors import BudgetExhausted, IllegalTransition, JobNotFound, LongformError, TooManyActiveJobs
+from longform.job import Job, Reservation, Status
 from longform.ports import JobStore
 from longform.request import validate_request
 from tests.fakes import InMemoryJobStore
@@ -33,7 +34,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
 
 def firestore_store(emulator: FirestoreEmulator) -> Iterator[FirestoreJobStore]:
     client = emulator.client()
-    yield FirestoreJobStore(client, collection=f"videoJobs-{uuid.uuid4().hex[:12]}")
+    unique = uuid.uuid4().hex[:12]
+    yield FirestoreJobStore(
+        client, f"videoJobs-{unique}", usage=f"usage-{unique}", project_usage=f"projectUsage-{unique}"
+    )
     client.close()
 
 
@@ -98,6 +102,81 @@ def test_concurrent_submits_never_exceed_the_limit(store: JobStore) -> None:
     assert len(created) == 10  # every submit answered: created or refused, no other error
     assert created.count(True) == 3
     assert len(store.list(user_id="busy")) == 3
+
+
+# -- the daily budget -------------------------------------------------------------------------
+
+DAY = "2026-11-29"
+
+
+def reserving(seconds: int, user: str = "spender", day: str = DAY, prompts: int = 1) -> Job:
+    job = make_job(user, prompts=prompts)
+    job.budget = Reservation(day=day, seconds=seconds)
+    return job
+
+
+def test_a_job_reserves_its_seconds_for_its_user_and_the_project_on_its_day(store: JobStore) -> None:
+    store.submit(reserving(16), limits=SpendLimits(600, 3600))
+    store.submit(reserving(8, user="other"), limits=SpendLimits(600, 3600))
+    store.submit(reserving(8, day="2026-11-30"))
+    mine = store.usage("spender", DAY)
+    assert (mine.day, mine.seconds, mine.returned_seconds, mine.jobs, mine.limit_seconds) == (DAY, 16, 0, 1, 600)
+    assert (store.usage(PROJECT, DAY).seconds, store.usage(PROJECT, DAY).jobs) == (24, 2)
+    assert store.usage("spender", "2026-11-30").seconds == 8
+    assert store.usage("nobody", DAY).seconds == 0
+
+
+@pytest.mark.parametrize(("limits", "scope"), [(SpendLimits(20, 3600), "user"), (SpendLimits(600, 20), "project")])
+def test_a_job_that_does_not_fit_is_refused_and_nothing_is_written(
+    store: JobStore, limits: SpendLimits, scope: str
+) -> None:
+    store.submit(reserving(16), limits=limits)
+    late = reserving(8)
+    with pytest.raises(BudgetExhausted) as caught:
+        store.submit(late, limits=limits)
+    assert (caught.value.scope, caught.value.limit, caught.value.remaining, caught.value.asked) == (scope, 20, 4, 8)
+    with pytest.raises(JobNotFound):
+        store.get(late.job_id)
+    assert store.usage("spender", DAY).seconds == 16 and store.usage(PROJECT, DAY).seconds == 16
+    store.submit(reserving(4), limits=limits)  # what still fits is admitted
+    assert store.usage("spender", DAY).seconds == 20
+
+
+def test_a_failed_or_cancelled_job_gives_back_what_it_did_not_make_once(store: JobStore) -> None:
+    job = reserving(24, prompts=3)  # 3 scenes × 8 s
+    store.submit(job)
+
+    def one_scene_made(j: Job) -> None:
+        j.move_to(Status.GENERATING)
+        j.start_segment(0)
+        j.complete_segment(0, "file:///0.mp4")
+
+    store.update(job.job_id, one_scene_made)
+    cancelled = store.update(job.job_id, lambda j: j.move_to(Status.CANCELLED))
+    assert cancelled.budget is not None and cancelled.budget.returned_seconds == 16
+    store.update(job.job_id, lambda j: setattr(j, "error", "a later write"))  # returns nothing more
+    for owner in ("spender", PROJECT):
+        usage = store.usage(owner, DAY)
+        assert (usage.seconds, usage.returned_seconds) == (8, 16)
+
+
+def test_concurrent_submits_never_overspend(store: JobStore) -> None:
+    outcomes: list[str] = []
+
+    def submit() -> None:
+        try:
+            store.submit(reserving(8), limits=SpendLimits(24, 3600))
+            outcomes.append("admitted")
+        except BudgetExhausted:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=submit) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["admitted"] * 3 + ["refused"] * 7
+    assert store.usage("spender", DAY).seconds == 24 and len(store.list(user_id="spender")) == 3
 
 
 def test_unknown_jobs_are_not_found(store: JobStore) -> None:

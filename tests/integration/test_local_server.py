@@ -87,6 +87,8 @@ def test_a_job_streams_every_state_until_completed_and_its_files_are_served(clie
     assert part.data == whole.data[100:200]
 
     assert client.post(CANCEL, json={"data": {"jobId": job_id}}).get_json()["result"]["status"] == "completed"
+    usage = client.get("/__/longform/usage").get_json()
+    assert (usage["usedSeconds"], usage["limitSeconds"]) == (8, 86_400)  # two 4 s scenes, the local default
     listed = client.get("/__/longform/jobs").get_json()["jobs"]
     assert [j["jobId"] for j in listed] == [job_id]
 

@@ -1,7 +1,7 @@
 import pytest
 
 from longform.errors import IllegalTransition
-from longform.job import Job, SegmentStatus, Status
+from longform.job import Job, Reservation, SegmentStatus, Status
 from longform.request import validate_request
 
 
@@ -143,6 +143,17 @@ def test_cancelling_marks_every_scene_not_made_cancelled_and_keeps_the_made_ones
         (SegmentStatus.CANCELLED, 0),
     ]
     assert job.segments[0].uri == "file:///0.mp4"
+
+
+@pytest.mark.parametrize("end", [Status.FAILED, Status.CANCELLED])
+def test_a_job_that_ends_early_gives_back_the_seconds_of_the_scenes_it_did_not_make(end: Status) -> None:
+    job = job_in(Status.GENERATING)  # 3 scenes of 8 s
+    job.budget = Reservation(day="2026-11-29", seconds=24)
+    job.start_segment(0)
+    job.complete_segment(0, "file:///0.mp4")
+    job.start_segment(1)  # started, not made
+    job.move_to(end)
+    assert job.budget.returned_seconds == 16
 
 
 def test_job_round_trips_through_json_with_camel_case_fields() -> None:

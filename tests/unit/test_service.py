@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
+from longform.budget import SpendLimits
 from longform.errors import (
+    BudgetExhausted,
     InvalidRequest,
     JobNotFound,
     JobNotQueued,
@@ -158,3 +162,56 @@ def test_find_takes_a_full_id_or_a_unique_prefix_of_the_callers_own_jobs() -> No
         jobs.find(ANN, "abcf")  # bob's
     with pytest.raises(JobNotFound):
         jobs.find(ANN, "abc")  # shorter than 4 characters: not guessed
+
+
+# -- the daily budget -------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self, now: str) -> None:
+        self.now = datetime.fromisoformat(now)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def budgeted(
+    user_seconds: int, project_seconds: int | None = None, now: str = "2026-11-29T23:00:00+00:00"
+) -> JobService:
+    return JobService(
+        InMemoryJobStore(), RecordingEngine(), budget=SpendLimits(user_seconds, project_seconds), clock=Clock(now)
+    )
+
+
+def test_a_job_over_the_days_budget_is_refused_saying_what_is_left_and_the_next_day_fits() -> None:
+    jobs = budgeted(20)
+    jobs.trigger(ANN, {"prompts": ["a", "b"]})  # 16 s
+    with pytest.raises(BudgetExhausted) as caught:
+        jobs.trigger(ANN, {"prompts": ["c"]})  # 8 s more
+    assert "4 s of 20 s a day left" in str(caught.value)
+    assert jobs.usage(ANN) == {"day": "2026-11-29", "usedSeconds": 16, "limitSeconds": 20, "leftSeconds": 4}
+    assert jobs.trigger(ANN, {"prompts": ["c"], "segmentSeconds": 4})["status"] == "queued"  # what fits
+    jobs.clock.now += timedelta(hours=2)  # type: ignore[attr-defined]  # past midnight UTC
+    assert jobs.trigger(ANN, {"prompts": ["c"]})["status"] == "queued"
+    assert jobs.usage(ANN)["usedSeconds"] == 8
+
+
+def test_a_users_own_daily_budget_claim_replaces_the_default_but_not_the_projects() -> None:
+    jobs = budgeted(8, project_seconds=40)
+    premium = Caller("pat", seconds_per_day=32)
+    for _ in range(4):
+        jobs.trigger(premium, {"prompts": ["a"]})
+    with pytest.raises(BudgetExhausted, match="you have 0 s of 32 s"):
+        jobs.trigger(premium, {"prompts": ["a"]})
+    jobs.trigger(ANN, {"prompts": ["a"]})  # 40 s used by the project now
+    with pytest.raises(BudgetExhausted) as caught:
+        jobs.trigger(BOB, {"prompts": ["a"]})
+    assert (caught.value.scope, caught.value.remaining) == ("project", 0)
+
+
+def test_a_cancelled_job_gives_its_seconds_back_to_the_caller() -> None:
+    jobs = budgeted(16)
+    job_id = jobs.trigger(ANN, {"prompts": ["a", "b"]})["jobId"]
+    assert jobs.usage(ANN)["leftSeconds"] == 0
+    jobs.cancel(ANN, {"jobId": job_id})
+    assert jobs.usage(ANN) == {"day": "2026-11-29", "usedSeconds": 0, "limitSeconds": 16, "leftSeconds": 16}

@@ -25,12 +25,12 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import partial
 from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from ..budget import PROJECT, SpendLimits, Usage, admit, returned_by
 from ..errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
 from ..job import Job, Status
 
@@ -49,9 +49,20 @@ _CONFLICTS = (gexc.FailedPrecondition, gexc.Aborted)
 
 
 class FirestoreJobStore:
-    def __init__(self, client: firestore.Client, collection: str = "videoJobs") -> None:
+    """Jobs in ``collection``; the budget ledger in ``{usage}/{userId}/days/{day}`` (clients read
+    their own) and ``{project_usage}/{day}`` (the project's; no client reads it)."""
+
+    def __init__(
+        self,
+        client: firestore.Client,
+        collection: str = "videoJobs",
+        usage: str = "usage",
+        project_usage: str = "projectUsage",
+    ) -> None:
         self.client = client
         self.jobs = client.collection(collection)
+        self._usage = client.collection(usage)
+        self._project_usage = client.collection(project_usage)
 
     def create(self, job: Job) -> None:
         with _mapped_errors():
@@ -60,7 +71,7 @@ class FirestoreJobStore:
             except gexc.AlreadyExists:
                 raise LongformError(f"job {job.job_id!r} already exists") from None
 
-    def submit(self, job: Job, max_active: int | None = None) -> tuple[Job, bool]:
+    def submit(self, job: Job, max_active: int | None = None, limits: SpendLimits | None = None) -> tuple[Job, bool]:
         ref = self.jobs.document(job.job_id)
 
         @firestore.transactional
@@ -70,6 +81,16 @@ class FirestoreJobStore:
                 return _job(existing), False
             if max_active is not None and self._count_unfinished(job.user_id, max_active, transaction) >= max_active:
                 raise TooManyActiveJobs(job.user_id, max_active)
+            if job.budget is not None:
+                day, seconds = job.budget.day, job.budget.seconds
+                ledgers = [self._ledger(owner, day) for owner in (job.user_id, PROJECT)]
+                if limits is not None:  # both read in the transaction: concurrent submits serialize on them
+                    user, project = (_usage(ref.get(transaction=transaction), day) for ref in ledgers)
+                    admit(limits, seconds, user, project)
+                for ledger in ledgers:
+                    transaction.set(ledger, _increments(day, seconds=seconds, jobs=1), merge=True)
+                if limits is not None:  # for the page: "used / left today"
+                    transaction.set(ledgers[0], {"limitSeconds": limits.user_seconds}, merge=True)
             transaction.create(ref, job.to_json())
             return job, True
 
@@ -99,11 +120,29 @@ class FirestoreJobStore:
             after = job.to_json()
             if after == before:
                 return job  # no write: every write re-fires the functions' document triggers
-            unchanged = self.client.write_option(last_update_time=snapshot.update_time)
-            if _committed(partial(ref.update, after, option=unchanged)):
+            # One batch: the job, on condition it is unchanged since the read, and what the change gave
+            # back to the ledger, so a return is applied exactly once, with the status that made it.
+            batch = self.client.batch()
+            batch.update(ref, after, option=self.client.write_option(last_update_time=snapshot.update_time))
+            returned = returned_by(Job.from_json(before), job)
+            if returned and job.budget is not None:
+                change_ = _increments(job.budget.day, seconds=-returned, returned_seconds=returned)
+                for owner in (job.user_id, PROJECT):
+                    batch.set(self._ledger(owner, job.budget.day), change_, merge=True)
+            if _committed(batch.commit):
                 return job
             _backoff(attempt)
         raise TransientError(f"updating job {job_id}: still contended after {ATTEMPTS} attempts")
+
+    def usage(self, user_id: str, day: str) -> Usage:
+        with _mapped_errors():
+            return _usage(self._ledger(user_id, day).get(), day)
+
+    def _ledger(self, owner: str, day: str) -> firestore.DocumentReference:
+        if owner == PROJECT:
+            return self._project_usage.document(day)
+        days: firestore.CollectionReference = self._usage.document(owner).collection("days")
+        return days.document(day)
 
     def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:
         # Ties broken by the jobId field (equal to the document id), as the SQLite store does;
@@ -137,6 +176,18 @@ class FirestoreJobStore:
             .select(["status"])
         )
         return sum(1 for _ in query.stream(transaction=transaction))
+
+
+def _usage(snapshot: firestore.DocumentSnapshot[Any], day: str) -> Usage:
+    return Usage.model_validate({"day": day, **(snapshot.to_dict() or {})})
+
+
+def _increments(day: str, **fields: int) -> dict[str, Any]:
+    """Fields added to atomically, on a ledger document made if missing (``set(..., merge=True)``)."""
+    return {
+        "day": day,
+        **{Usage.model_fields[name].alias or name: firestore.Increment(n) for name, n in fields.items()},
+    }
 
 
 def _job(snapshot: firestore.DocumentSnapshot[Any]) -> Job:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
+from ..budget import SpendLimits, Usage
 from ..job import Job
 from ..ports import JobStore
 
@@ -26,9 +27,9 @@ class NotifyingJobStore:
             self.inner.create(job)
             self.listener(job)
 
-    def submit(self, job: Job, max_active: int | None = None) -> tuple[Job, bool]:
+    def submit(self, job: Job, max_active: int | None = None, limits: SpendLimits | None = None) -> tuple[Job, bool]:
         with self._lock:
-            stored, created = self.inner.submit(job, max_active)
+            stored, created = self.inner.submit(job, max_active, limits)
             if created:
                 self.listener(stored)
         return stored, created
@@ -44,6 +45,9 @@ class NotifyingJobStore:
 
     def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:
         return self.inner.list(user_id, limit)
+
+    def usage(self, user_id: str, day: str) -> Usage:
+        return self.inner.usage(user_id, day)
 
     def ids_starting_with(self, prefix: str, user_id: str, limit: int = 2) -> Sequence[str]:
         return self.inner.ids_starting_with(prefix, user_id, limit)

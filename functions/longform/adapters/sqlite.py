@@ -18,6 +18,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     data       TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id, created_at DESC);
+CREATE TABLE IF NOT EXISTS usage (
+    owner            TEXT NOT NULL,    -- a user id, or 'project'
+    day              TEXT NOT NULL,    -- YYYY-MM-DD, UTC
+    seconds          INTEGER NOT NULL DEFAULT 0,
+    returned_seconds INTEGER NOT NULL DEFAULT 0,
+    jobs             INTEGER NOT NULL DEFAULT 0,
+    limit_seconds    INTEGER,
+    PRIMARY KEY (owner, day)
+);
 CREATE TABLE IF NOT EXISTS steps (
     job_id  TEXT NOT NULL,
     step_id TEXT NOT NULL,

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 
+from ..budget import PROJECT, SpendLimits, Usage, admit, returned_by
 from ..errors import JobNotFound, LongformError, TooManyActiveJobs
 from ..job import FINAL_STATUSES, Job
 from .sqlite import Database
@@ -22,7 +23,7 @@ class SqliteJobStore:
         except sqlite3.IntegrityError:
             raise LongformError(f"job {job.job_id!r} already exists") from None
 
-    def submit(self, job: Job, max_active: int | None = None) -> tuple[Job, bool]:
+    def submit(self, job: Job, max_active: int | None = None, limits: SpendLimits | None = None) -> tuple[Job, bool]:
         with self.db.connect(write=True) as conn:
             row = conn.execute("SELECT data FROM jobs WHERE job_id = ?", (job.job_id,)).fetchone()
             if row is not None:
@@ -35,6 +36,17 @@ class SqliteJobStore:
                 ).fetchone()
                 if active >= max_active:
                     raise TooManyActiveJobs(job.user_id, max_active)
+            if job.budget is not None:
+                day, seconds = job.budget.day, job.budget.seconds
+                if limits is not None:
+                    admit(limits, seconds, _usage(conn, job.user_id, day), _usage(conn, PROJECT, day))
+                for owner in (job.user_id, PROJECT):
+                    _add(conn, owner, day, seconds=seconds, jobs=1)
+                if limits is not None:
+                    conn.execute(
+                        "UPDATE usage SET limit_seconds = ? WHERE owner = ? AND day = ?",
+                        (limits.user_seconds, job.user_id, day),
+                    )
             _insert(conn, job)
             return job, True
 
@@ -45,12 +57,21 @@ class SqliteJobStore:
     def update(self, job_id: str, change: Callable[[Job], None]) -> Job:
         with self.db.connect(write=True) as conn:
             job = _read(conn, job_id)
+            before = job.model_copy(deep=True)
             change(job)
             conn.execute(
                 "UPDATE jobs SET status = ?, data = ? WHERE job_id = ?",
                 (job.status, json.dumps(job.to_json()), job_id),
             )
+            returned = returned_by(before, job)
+            if returned and job.budget is not None:
+                for owner in (job.user_id, PROJECT):
+                    _add(conn, owner, job.budget.day, seconds=-returned, returned_seconds=returned)
             return job
+
+    def usage(self, user_id: str, day: str) -> Usage:
+        with self.db.connect() as conn:
+            return _usage(conn, user_id, day)
 
     def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:
         query = "SELECT data FROM jobs"
@@ -69,6 +90,26 @@ class SqliteJobStore:
                 (user_id, len(prefix), prefix, limit),
             )
             return [row[0] for row in rows]
+
+
+def _usage(conn: sqlite3.Connection, owner: str, day: str) -> Usage:
+    row = conn.execute(
+        "SELECT seconds, returned_seconds, jobs, limit_seconds FROM usage WHERE owner = ? AND day = ?", (owner, day)
+    ).fetchone()
+    if row is None:
+        return Usage(day=day)
+    return Usage(day=day, seconds=row[0], returned_seconds=row[1], jobs=row[2], limit_seconds=row[3])
+
+
+def _add(
+    conn: sqlite3.Connection, owner: str, day: str, seconds: int = 0, returned_seconds: int = 0, jobs: int = 0
+) -> None:
+    conn.execute(
+        "INSERT INTO usage (owner, day, seconds, returned_seconds, jobs) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (owner, day) DO UPDATE SET seconds = seconds + excluded.seconds,"
+        " returned_seconds = returned_seconds + excluded.returned_seconds, jobs = jobs + excluded.jobs",
+        (owner, day, seconds, returned_seconds, jobs),
+    )
 
 
 def _insert(conn: sqlite3.Connection, job: Job) -> None:

@@ -19,6 +19,7 @@ from ..errors import InvalidRequest
 from ..service import Caller
 from .composition import Cloud
 
+BUDGET_CLAIM = "videoSecondsPerDay"  # a custom claim: the user's own daily budget (an app's paid plan)
 Handler = TypeVar("Handler", bound=Callable[[https_fn.CallableRequest[Any]], Any])
 
 
@@ -62,8 +63,12 @@ def caller(req: https_fn.CallableRequest[Any]) -> Caller | None:
     # firebase_functions lets a call without a token through with auth None: the service refuses it.
     if req.auth is None or not req.auth.uid:
         return None
-    provider = (req.auth.token.get("firebase") or {}).get("sign_in_provider")
-    return Caller(str(req.auth.uid), anonymous=provider == "anonymous")
+    token = req.auth.token
+    provider = (token.get("firebase") or {}).get("sign_in_provider")
+    own_budget = token.get(BUDGET_CLAIM)
+    if not (isinstance(own_budget, int) and not isinstance(own_budget, bool) and own_budget >= 0):
+        own_budget = None  # a claim that is not a whole number of seconds is ignored
+    return Caller(str(req.auth.uid), anonymous=provider == "anonymous", seconds_per_day=own_budget)
 
 
 def use_app_check_keys(jwks_url: str) -> None:

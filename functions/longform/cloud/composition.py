@@ -13,6 +13,7 @@ from typing import Any
 
 import inngest
 
+from ..budget import SpendLimits
 from ..config import JOBS_COLLECTION, Settings
 from ..errors import PermanentError
 from ..ports import BlobStore, Engine, FrameExtractor, JobStore, Stitcher, VideoModel
@@ -80,7 +81,8 @@ class Cloud:
             return service  # type: ignore[no-any-return]
         s = self.settings
         limits = Limits.of(s.video_model, s.veo_model, s.stitch_backend)
-        return JobService(self.jobs, self.engine, limits, s.max_active_jobs, s.allow_anonymous)
+        budget = SpendLimits(s.user_seconds_per_day, s.project_seconds_per_day)
+        return JobService(self.jobs, self.engine, limits, s.max_active_jobs, s.allow_anonymous, budget)
 
     @cached_property
     def blobs(self) -> BlobStore:
