@@ -8,7 +8,7 @@ file to discover the functions without credentials.
 from typing import Any
 
 from firebase_admin import initialize_app
-from firebase_functions import firestore_fn, https_fn, options
+from firebase_functions import firestore_fn, https_fn, options, scheduler_fn
 
 from longform.cloud import callables, inngest_app, stitch_poller
 from longform.cloud.composition import Cloud
@@ -42,6 +42,18 @@ def cancel_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, 
     return callables.cancel_job(req, cloud)
 
 
+@callables.on_call(**CALLABLE)
+def get_playback_urls(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
+    """Short-lived signed links to play the caller's own job (the bucket is private)."""
+    return callables.playback_urls(req, cloud)
+
+
+@callables.on_call(**CALLABLE)
+def delete_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
+    """Delete the caller's own job, its files and its document."""
+    return callables.delete_job(req, cloud)
+
+
 @https_fn.on_request(
     region=REGION,
     timeout_sec=1800,  # one step at most: a Veo start or poll, a frame, an in-function stitch
@@ -66,3 +78,10 @@ def poll_transcoder_job(event: firestore_fn.Event[firestore_fn.Change[firestore_
         change.after.to_dict() if change.after else None,
         cloud,
     )
+
+
+@scheduler_fn.on_schedule(schedule="every 24 hours", region=REGION, timeout_sec=540, memory=options.MemoryOption.MB_512)
+def remove_old_media(event: scheduler_fn.ScheduledEvent) -> None:
+    """Retention: segments and frames of old finished jobs (and, if set, final videos) are deleted."""
+    settings = cloud.settings
+    cloud.service.remove_old_media(settings.scene_retention_days, settings.video_retention_days)

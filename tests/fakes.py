@@ -13,7 +13,7 @@ from pathlib import Path
 
 from longform.budget import PROJECT, SpendLimits, Usage, admit, returned_by
 from longform.errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
-from longform.job import Job
+from longform.job import Job, Status
 from longform.ports import Operation, SegmentSpec, StitchJob, StitchSpec
 
 
@@ -90,6 +90,21 @@ class InMemoryJobStore:
             ids = sorted(i for i, j in self.jobs.items() if j.user_id == user_id and i.startswith(prefix))
         return ids[:limit]
 
+    def finished_before(self, created_before: str, holding: str = "scenes", limit: int = 100) -> Sequence[Job]:
+        def holds(job: Job) -> bool:
+            if holding == "video":
+                return job.status is Status.COMPLETED and job.video_removed_at is None
+            return job.status.is_final and job.scene_media_removed_at is None
+
+        with self._lock:
+            found = [j for j in self.jobs.values() if holds(j) and j.timings["createdAt"] < created_before]
+        found.sort(key=lambda j: (j.timings["createdAt"], j.job_id))
+        return [copy.deepcopy(j) for j in found[:limit]]
+
+    def delete(self, job_id: str) -> None:
+        with self._lock:
+            self.jobs.pop(job_id, None)
+
 
 class InMemoryBlobStore:
     def __init__(self, can_sign: bool = True) -> None:
@@ -98,6 +113,14 @@ class InMemoryBlobStore:
 
     def uri(self, key: str) -> str:
         return f"mem://{key}"
+
+    def key_of(self, uri: str) -> str:
+        if not uri.startswith("mem://"):
+            raise PermanentError(f"{uri!r} is not a blob here")
+        return uri.removeprefix("mem://")
+
+    def list(self, prefix: str = "") -> list[str]:
+        return sorted(k for k in self.blobs if k.startswith(prefix))
 
     def exists(self, key: str) -> bool:
         return key in self.blobs

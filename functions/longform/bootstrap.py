@@ -39,10 +39,12 @@ def local(
     model: Callable[[BlobStore], VideoModel] | None = None,
     on_update: Callable[[Job], None] | None = None,
     max_active_jobs: int | None = None,
+    link: Callable[[str], str | None] = lambda key: None,
 ) -> Local:
     """Everything offline: SQLite jobs, a blob folder, the preview renderer, the PyAV stitcher.
     ``model`` builds a replacement for the renderer from the blob store (tests, benchmarks);
-    ``on_update`` hears every write to a job. Local jobs have no active-job limit by default: a
+    ``on_update`` hears every write to a job; ``link`` makes a URL to play a file (the local
+    server's). Local jobs have no active-job limit by default: a
     killed run stays unfinished until resumed, and must not lock its user out."""
     from .adapters.preview_video_model import PreviewVideoModel
     from .adapters.pyav_frames import PyavFrameExtractor
@@ -69,5 +71,5 @@ def local(
     set_here = "user_seconds_per_day" in settings.model_fields_set
     budget = SpendLimits(settings.user_seconds_per_day if set_here else LOCAL_SECONDS_PER_DAY)
     limits = Limits.of("preview", settings.veo_model, "ffmpeg")
-    service = JobService(jobs, engine, limits, max_active_jobs, budget=budget)
+    service = JobService(jobs, engine, limits, max_active_jobs, budget=budget, blobs=lambda: blobs, link=link)
     return Local(settings, db, pipeline, runner, engine, service)

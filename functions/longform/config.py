@@ -92,6 +92,20 @@ class Settings(BaseModel):
     project_seconds_per_day: int = _setting(
         3600, "PROJECT_SECONDS_PER_DAY", "param", "video seconds all users together may start a day", ge=0
     )
+    playback_url_minutes: int = _setting(
+        60,
+        "PLAYBACK_URL_MINUTES",
+        "param",
+        "lifetime of the links get_playback_urls gives (1 to 10080)",
+        ge=1,
+        le=10080,
+    )
+    scene_retention_days: int = _setting(
+        30, "SCENE_RETENTION_DAYS", "param", "days a finished job keeps its segments and frames", ge=1
+    )
+    video_retention_days: int = _setting(
+        0, "VIDEO_RETENTION_DAYS", "param", "days a finished job keeps its final video (0: for good)", ge=0
+    )
     allow_anonymous: bool = _setting(
         False, "ALLOW_ANONYMOUS", "param", "whether anonymous Firebase Auth accounts may start jobs"
     )

@@ -53,7 +53,12 @@ class SegmentStatus(StrEnum):
 
 def utc_now() -> str:
     """ISO 8601 in UTC with milliseconds: sortable as text, readable in Firestore and the CLI."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_time(datetime.now(UTC))
+
+
+def iso_time(moment: datetime) -> str:
+    """``moment`` as the jobs' timings write it (``2026-11-29T04:00:00.000Z``)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_job_id() -> str:
@@ -114,6 +119,9 @@ class Job(_Record):
     stitch_lease_until: str | None = None
     stitch_error: str | None = None
     budget: Reservation | None = None
+    # Retention: when the scenes' segments and frames, and the final video, were removed.
+    scene_media_removed_at: str | None = None
+    video_removed_at: str | None = None
 
     @classmethod
     def new(cls, request: VideoRequest, user_id: str, job_id: str | None = None, now: str | None = None) -> Job:
@@ -249,6 +257,21 @@ class Job(_Record):
         self.move_to(Status.FAILED, now)
         self.error = reason
         self.error_step = step
+
+    def remove_scene_media(self, now: str | None = None) -> None:
+        """The segments and frames were deleted (retention): the scenes keep their record."""
+        self._require_final()
+        self.scene_media_removed_at = self.scene_media_removed_at or now or utc_now()
+
+    def remove_video(self, now: str | None = None) -> None:
+        """The final video was deleted (retention)."""
+        self._require_final()
+        self.video_uri = self.video_url = None
+        self.video_removed_at = self.video_removed_at or now or utc_now()
+
+    def _require_final(self) -> None:
+        if not self.status.is_final:
+            raise IllegalTransition(f"job {self.job_id} is {self.status}: its media is still in use")
 
     def _require_running(self) -> None:
         if self.status is not Status.GENERATING:

@@ -105,12 +105,15 @@ class LocalBackend:
         self.files = LocalBlobStore(settings.blob_dir)  # the folder the pipeline's blob store writes
         self.feed = JobFeed(self.view)
         self.local = bootstrap.local(
-            settings, model=model, on_update=self.feed.publish, max_active_jobs=max_active_jobs
+            settings, model, on_update=self.feed.publish, max_active_jobs=max_active_jobs, link=self.key_url
         )
         self.service = self.local.service
+        user = bootstrap.LOCAL_USER
         self.callables: dict[str, Callable[[Any], dict[str, Any]]] = {
-            "trigger_long_form_video_job": lambda data: self.service.trigger(bootstrap.LOCAL_USER, data),
-            "cancel_long_form_video_job": lambda data: self.service.cancel(bootstrap.LOCAL_USER, data),
+            "trigger_long_form_video_job": lambda data: self.service.trigger(user, data),
+            "cancel_long_form_video_job": lambda data: self.service.cancel(user, data),
+            "get_playback_urls": lambda data: self.service.playback(user, data),
+            "delete_long_form_video_job": lambda data: self.service.delete(user, data),
         }
 
     def job(self, job_id: str) -> Job:
@@ -128,6 +131,10 @@ class LocalBackend:
         if job.status is Status.COMPLETED and job.video_uri:
             data["videoUrl"] = self.file_url(job.video_uri)
         return data
+
+    def key_url(self, key: str) -> str:
+        """Where the page plays the file under ``key``."""
+        return f"{API}/files/{urllib.parse.quote(key)}"
 
     def file_url(self, uri: str) -> str | None:
         """``file:///…/blobs/jobs/x/final/video.mp4`` → ``/__/longform/files/jobs/x/final/video.mp4``."""

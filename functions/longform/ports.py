@@ -43,6 +43,14 @@ class JobStore(Protocol):
     def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:
         """Jobs, newest first."""
 
+    def finished_before(self, created_before: str, holding: str = "scenes", limit: int = 100) -> Sequence[Job]:
+        """Finished jobs made before ``created_before`` (an ISO time) that still hold their scene
+        media (``holding="scenes"``: segments and frames) or their final video (``"video"``),
+        oldest first."""
+
+    def delete(self, job_id: str) -> None:
+        """Remove the job's document (its ledger entries stay: what was spent was spent)."""
+
     def ids_starting_with(self, prefix: str, user_id: str, limit: int = 2) -> Sequence[str]:
         """Ids of the user's jobs that start with ``prefix``, in id order, at most ``limit``."""
 
@@ -62,6 +70,12 @@ class BlobStore(Protocol):
 
     def uri(self, key: str) -> str:
         """Where the blob lives, for people and other services (``file://…``, ``gs://…``)."""
+
+    def key_of(self, uri: str) -> str:
+        """The key of a URI this store made; PermanentError for any other."""
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Keys that start with ``prefix`` (``jobs/{jobId}/``), in name order."""
 
     def exists(self, key: str) -> bool: ...
 
@@ -174,6 +188,11 @@ def final_key(job_id: str) -> str:
     return f"jobs/{job_id}/final/video.mp4"
 
 
+def job_prefix(job_id: str, part: str = "") -> str:
+    """Where a job's files are: all of them, or one part (``segments``, ``frames``, ``final``)."""
+    return f"jobs/{job_id}/{part}/" if part else f"jobs/{job_id}/"
+
+
 __all__ = [
     "BlobStore",
     "Engine",
@@ -187,5 +206,6 @@ __all__ = [
     "VideoModel",
     "final_key",
     "frame_key",
+    "job_prefix",
     "segment_key",
 ]

@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from .budget import SpendLimits, utc_day
 from .errors import InvalidRequest, JobNotFound, JobNotQueued, PermissionDenied, Unauthenticated
-from .job import Job, Reservation, Status, idempotent_job_id, is_job_id, new_job_id
+from .job import Job, Reservation, SegmentStatus, Status, idempotent_job_id, is_job_id, iso_time, new_job_id
 from .logs import log_context
-from .ports import Engine, JobStore
+from .ports import BlobStore, Engine, JobStore, job_prefix
 from .request import Limits, validate_request
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,12 @@ class JobService:
         allow_anonymous: bool = False,
         budget: SpendLimits | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        blobs: Callable[[], BlobStore] | None = None,
+        link: Callable[[str], str | None] = lambda key: None,
     ) -> None:
         """``budget``: video seconds a day per user (unless the caller has its own) and for the
-        project; None for no budget at all."""
+        project; None for no budget at all. ``blobs`` gives the job files' store (built when first
+        needed: the trigger never needs it); ``link`` makes a short-lived URL to play a file."""
         self.jobs = jobs
         self.engine = engine
         self.limits = limits or Limits()
@@ -56,6 +60,8 @@ class JobService:
         self.allow_anonymous = allow_anonymous
         self.budget = budget
         self.clock = clock
+        self._blobs = blobs
+        self.link = link
 
     def trigger(self, caller: Caller | None, data: Any) -> dict[str, str]:
         """Validate, store the job as queued, start its run. The same user and ``requestId`` get
@@ -66,8 +72,9 @@ class JobService:
         with log_context(userId=user.user_id):
             request = validate_request(data, self.limits)
             job_id = idempotent_job_id(user.user_id, request.request_id) if request.request_id else new_job_id()
-            job = Job.new(request, user.user_id, job_id)
-            job.budget = Reservation(day=utc_day(self.clock()), seconds=request.duration_seconds)
+            now = self.clock()
+            job = Job.new(request, user.user_id, job_id, now=iso_time(now))
+            job.budget = Reservation(day=utc_day(now), seconds=request.duration_seconds)
             job, created = self.jobs.submit(job, self.max_active_jobs, self._limits_for(user))
             with log_context(jobId=job.job_id):
                 if not created:
@@ -87,20 +94,65 @@ class JobService:
     def cancel(self, caller: Caller | None, data: Any) -> dict[str, str]:
         """Mark the caller's job cancelled (no further scene starts) and tell its engine."""
         user = _signed_in(caller)
-        job_id = data.get("jobId") if isinstance(data, dict) else None
-        if not is_job_id(job_id):
-            raise InvalidRequest("jobId", "must be a job id")
+        job_id = _job_id(data)
         with log_context(userId=user.user_id, jobId=job_id):
-            job = self._owned(user, job_id, "cancel")
-            if job.status.is_final:
-                return _ref(job)
-            job = self.jobs.update(job_id, _cancel)
-            try:
-                self.engine.cancel(job)
-            except Exception as exc:  # the job is cancelled already; the run stops at its next step
-                log.warning("the engine was not told of the cancel: %s", exc)
-            log.info("job cancelled")
-            return _ref(job)
+            return _ref(self._stop(self._owned(user, job_id, "cancel")))
+
+    def playback(self, caller: Caller | None, data: Any) -> dict[str, Any]:
+        """Fresh short-lived links to play the caller's job: the final video once it is made, and
+        each scene made so far while its media is kept (None where there is nothing to play)."""
+        user = _signed_in(caller)
+        job = self._owned(user, _job_id(data), "play")
+        blobs = self.blobs()
+        video = self.link(blobs.key_of(job.video_uri)) if job.status is Status.COMPLETED and job.video_uri else None
+        kept = job.scene_media_removed_at is None
+
+        def scene_link(index: int, status: SegmentStatus, uri: str | None) -> str | None:
+            return self.link(blobs.key_of(uri)) if kept and uri and status is SegmentStatus.COMPLETED else None
+
+        scenes = [{"index": s.index, "url": scene_link(s.index, s.status, s.uri)} for s in job.segments]
+        return {"jobId": job.job_id, "videoUrl": video, "segments": scenes}
+
+    def delete(self, caller: Caller | None, data: Any) -> dict[str, Any]:
+        """Delete the caller's job: cancelled first if it runs, then its files, then its document.
+        What it spent stays spent."""
+        user = _signed_in(caller)
+        job_id = _job_id(data)
+        with log_context(userId=user.user_id, jobId=job_id):
+            self._stop(self._owned(user, job_id, "delete"))
+            blobs = self.blobs()
+            for key in blobs.list(job_prefix(job_id)):
+                blobs.delete(key)
+            self.jobs.delete(job_id)
+            log.info("job deleted")
+            return {"jobId": job_id, "deleted": True}
+
+    def remove_old_media(self, scene_days: int, video_days: int = 0) -> dict[str, int]:
+        """Retention: delete the segments and frames of jobs finished ``scene_days`` ago and, when
+        ``video_days`` is set, their final videos too; each job records what was removed."""
+        now = self.clock()
+        removed = {"scenes": self._remove(now, scene_days, "scenes")}
+        removed["videos"] = self._remove(now, video_days, "video") if video_days else 0
+        log.info("retention: the scenes of %(scenes)d job(s), %(videos)d final video(s) removed", removed)
+        return removed
+
+    def _remove(self, now: datetime, days: int, holding: str) -> int:
+        blobs, count = self.blobs(), 0
+        parts, mark = (
+            (("final",), Job.remove_video) if holding == "video" else (("segments", "frames"), Job.remove_scene_media)
+        )
+        while batch := self.jobs.finished_before(iso_time(now - timedelta(days=days)), holding):
+            for job in batch:
+                for key in (key for part in parts for key in blobs.list(job_prefix(job.job_id, part))):
+                    blobs.delete(key)
+                self.jobs.update(job.job_id, partial(mark, now=iso_time(now)))
+                count += 1
+        return count
+
+    def blobs(self) -> BlobStore:
+        if self._blobs is None:
+            raise RuntimeError("this service was made without a blob store")
+        return self._blobs()
 
     def resume(self, caller: Caller | None, job_id: str) -> Job:
         """Run an unfinished job again from where it stopped (finished steps are not redone)."""
@@ -149,6 +201,18 @@ class JobService:
             return self.budget
         return SpendLimits(user.seconds_per_day, self.budget.project_seconds)
 
+    def _stop(self, job: Job) -> Job:
+        """Cancel a job that is not final and tell its engine (the run also stops by itself)."""
+        if job.status.is_final:
+            return job
+        job = self.jobs.update(job.job_id, _cancel)
+        try:
+            self.engine.cancel(job)
+        except Exception as exc:
+            log.warning("the engine was not told of the cancel: %s", exc)
+        log.info("job cancelled")
+        return job
+
     def _owned(self, user: Caller, job_id: str, doing: str) -> Job:
         job = self.jobs.get(job_id)
         if job.user_id != user.user_id:
@@ -160,6 +224,17 @@ def _signed_in(caller: Caller | None) -> Caller:
     if caller is None or not caller.user_id:
         raise Unauthenticated("sign in to make videos")
     return caller
+
+
+# What retention removes of a job (its files' folders) and how the job records it.
+_REMOVED = {"scenes": (("segments", "frames"), Job.remove_scene_media), "video": (("final",), Job.remove_video)}
+
+
+def _job_id(data: Any) -> str:
+    job_id = data.get("jobId") if isinstance(data, dict) else None
+    if not is_job_id(job_id):
+        raise InvalidRequest("jobId", "must be a job id")
+    return job_id
 
 
 def _ref(job: Job) -> dict[str, str]:

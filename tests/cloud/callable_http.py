@@ -16,7 +16,12 @@ from devtools.inngest_standin import InngestDevServer
 from devtools.servers import functions_framework
 from devtools.tokens import emulator_id_token
 
-CALLABLES = ("trigger_long_form_video_job", "cancel_long_form_video_job")
+CALLABLES = (
+    "trigger_long_form_video_job",
+    "cancel_long_form_video_job",
+    "get_playback_urls",
+    "delete_long_form_video_job",
+)
 
 
 @contextmanager
@@ -32,6 +37,7 @@ def serving_callables(
         "ENFORCE_APP_CHECK": "false",  # App Check has tests of its own (test_app_check.py)
         # The project's ledger is shared by every test of the session: no project limit here.
         "PROJECT_SECONDS_PER_DAY": str(10**9),
+        "LONGFORM_LOCAL_DIR": str(log_dir / "blobs"),  # the job files (the tests here make none)
     }
     with ExitStack() as stack:
         servers = [stack.enter_context(functions_framework(t, {**base, **(env or {})}, log_dir)) for t in CALLABLES]

@@ -195,3 +195,27 @@ def test_only_the_owner_may_cancel_and_unknown_jobs_are_not_found(
     status, body = call(functions["cancel_long_form_video_job"], {"jobId": job_id})
     assert status == 401
     assert firestore_emulator.client().collection("videoJobs").document(job_id).get().to_dict()["status"] == "queued"
+
+
+def test_only_the_owner_gets_playback_links_or_deletes_a_job(
+    functions: dict[str, str], firestore_emulator: Any, user: User
+) -> None:
+    job_id = call(functions["trigger_long_form_video_job"], {"prompts": ["a", "b"]}, user.token)[1]["result"]["jobId"]
+    stranger = User(firestore_emulator.project)
+    for name in ("get_playback_urls", "delete_long_form_video_job"):
+        status, body = call(functions[name], {"jobId": job_id}, stranger.token)
+        assert (status, body["error"]["status"]) == (403, "PERMISSION_DENIED"), name
+        status, body = call(functions[name], {"jobId": "../etc"}, user.token)
+        assert (status, body["error"]["details"]["field"]) == (400, "jobId"), name
+
+    status, body = call(functions["get_playback_urls"], {"jobId": job_id}, user.token)
+    assert status == 200 and body["result"] == {
+        "jobId": job_id,
+        "videoUrl": None,  # nothing made yet
+        "segments": [{"index": 0, "url": None}, {"index": 1, "url": None}],
+    }
+    status, body = call(functions["delete_long_form_video_job"], {"jobId": job_id}, user.token)
+    assert status == 200 and body["result"] == {"jobId": job_id, "deleted": True}
+    assert jobs_of(firestore_emulator, user.uid) == []
+    status, body = call(functions["get_playback_urls"], {"jobId": job_id}, user.token)
+    assert (status, body["error"]["status"]) == (404, "NOT_FOUND")

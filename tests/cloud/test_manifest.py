@@ -36,16 +36,19 @@ def discover() -> dict[str, Any]:
     return yaml.safe_load(result.stdout)  # type: ignore[no-any-return]
 
 
-def test_discovery_finds_exactly_the_four_entry_points_with_their_triggers() -> None:
+CALLABLES = (
+    "trigger_long_form_video_job",
+    "cancel_long_form_video_job",
+    "get_playback_urls",
+    "delete_long_form_video_job",
+)
+
+
+def test_discovery_finds_exactly_the_entry_points_with_their_triggers() -> None:
     manifest = discover()
     endpoints = manifest["endpoints"]
-    assert set(endpoints) == {
-        "trigger_long_form_video_job",
-        "cancel_long_form_video_job",
-        "inngest_api",
-        "poll_transcoder_job",
-    }
-    for name in ("trigger_long_form_video_job", "cancel_long_form_video_job"):
+    assert set(endpoints) == {*CALLABLES, "inngest_api", "poll_transcoder_job", "remove_old_media"}
+    for name in CALLABLES:
         assert "callableTrigger" in endpoints[name]
         assert endpoints[name]["timeoutSeconds"] == 60
         assert [s["key"] for s in endpoints[name]["secretEnvironmentVariables"]] == ["INNGEST_EVENT_KEY"]
@@ -59,6 +62,8 @@ def test_discovery_finds_exactly_the_four_entry_points_with_their_triggers() -> 
     assert trigger["eventFilterPathPatterns"] == {"document": "videoJobs/{jobId}"}
     assert trigger["eventFilters"]["database"] == "(default)"
     assert poller["timeoutSeconds"] == 540
+    retention = endpoints["remove_old_media"]
+    assert retention["scheduleTrigger"]["schedule"] == "every 24 hours"
     for endpoint in endpoints.values():
         assert endpoint["region"] == ["us-central1"]
         assert endpoint["platform"] == "gcfv2"

@@ -88,3 +88,18 @@ def test_every_operation_refuses_a_key_that_is_not_a_plain_relative_path(
     for operation in operations:
         with pytest.raises(PermanentError, match="blob key"):
             operation()
+
+
+def test_list_finds_the_keys_under_a_prefix_in_name_order(store: BlobStore, source: Path) -> None:
+    for key in ("jobs/j1/segments/1.mp4", "jobs/j1/segments/0.mp4", "jobs/j1/final/video.mp4", "jobs/j2/frames/0.png"):
+        store.upload(key, source)
+    assert store.list("jobs/j1/") == ["jobs/j1/final/video.mp4", "jobs/j1/segments/0.mp4", "jobs/j1/segments/1.mp4"]
+    assert store.list("jobs/j1/segments/") == ["jobs/j1/segments/0.mp4", "jobs/j1/segments/1.mp4"]
+    assert store.list("jobs/j3/") == []
+
+
+def test_a_uri_gives_back_its_key_and_a_foreign_one_is_refused(store: BlobStore) -> None:
+    key = "jobs/j1/segments/0.mp4"
+    assert store.key_of(store.uri(key)) == key
+    with pytest.raises(PermanentError):
+        store.key_of("https://example.com/jobs/j1/segments/0.mp4")

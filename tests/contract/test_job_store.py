@@ -179,6 +179,53 @@ def test_concurrent_submits_never_overspend(store: JobStore) -> None:
     assert store.usage("spender", DAY).seconds == 24 and len(store.list(user_id="spender")) == 3
 
 
+# -- retention and deletion ---------------------------------------------------------------------
+
+
+def ended(store: JobStore, created: str, end: Status) -> Job:
+    job = make_job("keeper", created=created)
+    store.create(job)
+    if end is Status.COMPLETED:
+
+        def complete(j: Job) -> None:
+            j.move_to(Status.GENERATING)
+            for i in range(len(j.segments)):
+                j.start_segment(i)
+                j.complete_segment(i, f"file:///{i}.mp4")
+            j.move_to(Status.STITCHING)
+            j.complete("file:///final.mp4")
+
+        return store.update(job.job_id, complete)
+    return store.update(job.job_id, lambda j: j.move_to(end))
+
+
+def test_finished_before_finds_old_finished_jobs_still_holding_media_oldest_first(store: JobStore) -> None:
+    old_done = ended(store, "2026-10-01T00:00:00.000Z", Status.COMPLETED)
+    old_failed = ended(store, "2026-10-02T00:00:00.000Z", Status.FAILED)
+    ended(store, "2026-11-28T00:00:00.000Z", Status.COMPLETED)  # too new
+    running = make_job("keeper", created="2026-09-01T00:00:00.000Z")
+    store.create(running)  # not finished
+    cutoff = "2026-11-01T00:00:00.000Z"
+
+    assert [j.job_id for j in store.finished_before(cutoff)] == [old_done.job_id, old_failed.job_id]
+    assert [j.job_id for j in store.finished_before(cutoff, holding="video")] == [old_done.job_id]
+    store.update(old_done.job_id, lambda j: j.remove_scene_media())
+    assert [j.job_id for j in store.finished_before(cutoff)] == [old_failed.job_id]
+    assert [j.job_id for j in store.finished_before(cutoff, holding="video")] == [old_done.job_id]
+    store.update(old_done.job_id, lambda j: j.remove_video())
+    assert store.finished_before(cutoff, holding="video") == []
+    assert store.finished_before(cutoff, limit=1)[0].job_id == old_failed.job_id
+
+
+def test_a_deleted_job_is_gone(store: JobStore) -> None:
+    job = make_job()
+    store.create(job)
+    store.delete(job.job_id)
+    store.delete(job.job_id)  # already gone is fine
+    with pytest.raises(JobNotFound):
+        store.get(job.job_id)
+
+
 def test_unknown_jobs_are_not_found(store: JobStore) -> None:
     with pytest.raises(JobNotFound):
         store.get("nope")

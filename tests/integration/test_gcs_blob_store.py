@@ -28,6 +28,7 @@ from google.oauth2 import service_account
 
 from devtools.servers import free_port
 from devtools.storage_emulator import StorageEmulator
+from longform.adapters import gcs_blob_store
 from longform.adapters.gcs_blob_store import GcsBlobStore
 from longform.errors import PermanentError, TransientError
 
@@ -314,6 +315,48 @@ def test_a_service_account_key_signs_a_v4_get_url(
     assert params["X-Goog-Credential"].startswith(f"{SIGNER}/")
     assert params["X-Goog-Expires"] == str(6 * 3600)
     with urllib.request.urlopen(url, timeout=10) as response:  # the emulator serves it (unchecked)
+        assert response.read() == source.read_bytes()
+
+
+def test_an_anonymous_client_signs_with_the_key_file_adc_names(
+    tmp_path: Path,
+    storage_emulator: StorageEmulator,
+    store: GcsBlobStore,
+    key_pair: rsa.RSAPrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The emulators' case: the storage client is anonymous, GOOGLE_APPLICATION_CREDENTIALS names
+    a key that can sign; the URL points at the emulator and downloads the file."""
+    key = f"jobs/{job_id()}/final/video.mp4"
+    source = random_file(tmp_path / "video.mp4", 1000)
+    store.upload(key, source)
+    info = service_account_credentials(key_pair)
+    pem = key_pair.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    key_file = tmp_path / "service-account.json"
+    key_file.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "demo-longform-test",
+                "private_key_id": "throwaway",
+                "private_key": pem.decode(),
+                "client_email": info.service_account_email,
+                "client_id": "1",
+                "token_uri": "http://127.0.0.1:9/token",
+            }
+        )
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    gcs_blob_store._default_signer.cache_clear()
+    try:
+        url = store.signed_url(key, timedelta(minutes=10))
+    finally:
+        gcs_blob_store._default_signer.cache_clear()
+    assert url is not None and url.startswith(f"{storage_emulator.url}/{store.bucket}/{key}?")
+    verify_v4(url, key_pair)
+    with urllib.request.urlopen(url, timeout=10) as response:
         assert response.read() == source.read_bytes()
 
 

@@ -87,6 +87,12 @@ def test_a_job_streams_every_state_until_completed_and_its_files_are_served(clie
     assert part.data == whole.data[100:200]
 
     assert client.post(CANCEL, json={"data": {"jobId": job_id}}).get_json()["result"]["status"] == "completed"
+    play = client.post("/demo-longform/us-central1/get_playback_urls", json={"data": {"jobId": job_id}})
+    assert play.get_json()["result"] == {
+        "jobId": job_id,
+        "videoUrl": final["videoUrl"],
+        "segments": [{"index": i, "url": s["url"]} for i, s in enumerate(final["segments"])],
+    }
     usage = client.get("/__/longform/usage").get_json()
     assert (usage["usedSeconds"], usage["limitSeconds"]) == (8, 86_400)  # two 4 s scenes, the local default
     listed = client.get("/__/longform/jobs").get_json()["jobs"]
@@ -103,3 +109,14 @@ def test_the_page_and_its_config_are_served(client: FlaskClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and b'id="director"' in page.data
     assert client.get("/app.js").mimetype == "text/javascript"
+
+
+@pytest.mark.slow
+def test_a_deleted_job_and_its_files_are_gone(client: FlaskClient, tmp_path: Path) -> None:
+    job_id = client.post(TRIGGER, json={"data": REQUEST}).get_json()["result"]["jobId"]
+    assert events(client, job_id)[-1]["status"] == "completed"
+    assert (tmp_path / "data" / "blobs" / "jobs" / job_id).is_dir()
+    answer = client.post("/demo-longform/us-central1/delete_long_form_video_job", json={"data": {"jobId": job_id}})
+    assert answer.get_json() == {"result": {"jobId": job_id, "deleted": True}}
+    assert client.get("/__/longform/jobs").get_json() == {"jobs": []}
+    assert list((tmp_path / "data" / "blobs").rglob("*.mp4")) == []

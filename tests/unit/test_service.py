@@ -18,9 +18,10 @@ from longform.errors import (
     Unauthenticated,
 )
 from longform.job import Job, Status
+from longform.ports import final_key, frame_key, segment_key
 from longform.request import Limits, validate_request
 from longform.service import Caller, JobService
-from tests.fakes import InMemoryJobStore
+from tests.fakes import InMemoryBlobStore, InMemoryJobStore
 
 ANN, BOB = Caller("ann"), Caller("bob")
 
@@ -215,3 +216,86 @@ def test_a_cancelled_job_gives_its_seconds_back_to_the_caller() -> None:
     assert jobs.usage(ANN)["leftSeconds"] == 0
     jobs.cancel(ANN, {"jobId": job_id})
     assert jobs.usage(ANN) == {"day": "2026-11-29", "usedSeconds": 0, "limitSeconds": 16, "leftSeconds": 16}
+
+
+# -- playing, deleting, retention -------------------------------------------------------------
+
+
+def made(jobs: JobService, blobs: InMemoryBlobStore, caller: Caller, scenes: int = 2) -> str:
+    """A job run to completion by hand, its files in ``blobs``."""
+    job_id = jobs.trigger(caller, {"prompts": [f"scene {i}" for i in range(scenes)]})["jobId"]
+
+    def complete(job: Job) -> None:
+        job.move_to(Status.GENERATING)
+        for i in range(scenes):
+            blobs.put(segment_key(job_id, i), b"scene")
+            blobs.put(frame_key(job_id, i), b"frame")
+            job.start_segment(i)
+            job.complete_segment(i, blobs.uri(segment_key(job_id, i)))
+        job.move_to(Status.STITCHING)
+        blobs.put(final_key(job_id), b"video")
+        job.complete(blobs.uri(final_key(job_id)))
+
+    jobs.jobs.update(job_id, complete)
+    return job_id
+
+
+def with_media(now: str = "2026-11-29T12:00:00+00:00") -> tuple[JobService, InMemoryBlobStore]:
+    blobs = InMemoryBlobStore()
+    jobs = JobService(
+        InMemoryJobStore(),
+        RecordingEngine(),
+        clock=Clock(now),
+        blobs=lambda: blobs,
+        link=lambda key: f"https://x/{key}",
+    )
+    return jobs, blobs
+
+
+def test_the_owner_gets_links_to_the_video_and_each_scene_made() -> None:
+    jobs, blobs = with_media()
+    job_id = made(jobs, blobs, ANN)
+    assert jobs.playback(ANN, {"jobId": job_id}) == {
+        "jobId": job_id,
+        "videoUrl": f"https://x/{final_key(job_id)}",
+        "segments": [{"index": i, "url": f"https://x/{segment_key(job_id, i)}"} for i in range(2)],
+    }
+    with pytest.raises(PermissionDenied):
+        jobs.playback(BOB, {"jobId": job_id})
+    queued = jobs.trigger(ANN, {"prompts": ["later"]})["jobId"]
+    assert jobs.playback(ANN, {"jobId": queued})["videoUrl"] is None
+
+
+def test_deleting_a_running_job_cancels_it_then_removes_its_files_and_its_document() -> None:
+    jobs, blobs = with_media()
+    done = made(jobs, blobs, ANN)
+    running = jobs.trigger(ANN, {"prompts": ["a"]})["jobId"]
+    blobs.put(segment_key(running, 0), b"half made")
+    with pytest.raises(PermissionDenied):
+        jobs.delete(BOB, {"jobId": running})
+    assert jobs.delete(ANN, {"jobId": running}) == {"jobId": running, "deleted": True}
+    assert jobs.engine.cancelled == [running]  # type: ignore[attr-defined]
+    with pytest.raises(JobNotFound):
+        jobs.job(ANN, running)
+    assert blobs.list(f"jobs/{running}/") == [] and len(blobs.list(f"jobs/{done}/")) == 5
+
+
+def test_retention_removes_old_scene_media_then_old_videos_and_marks_each_job() -> None:
+    jobs, blobs = with_media(now="2026-10-01T00:00:00+00:00")
+    old = made(jobs, blobs, ANN)
+    jobs.clock.now = datetime.fromisoformat("2026-11-29T00:00:00+00:00")  # type: ignore[attr-defined]
+    new = made(jobs, blobs, ANN)
+
+    assert jobs.remove_old_media(scene_days=30) == {"scenes": 1, "videos": 0}
+    assert blobs.list(f"jobs/{old}/") == [final_key(old)]
+    assert len(blobs.list(f"jobs/{new}/")) == 5
+    kept = jobs.job(ANN, old)
+    assert kept.scene_media_removed_at == "2026-11-29T00:00:00.000Z" and kept.video_uri is not None
+    assert [s["url"] for s in jobs.playback(ANN, {"jobId": old})["segments"]] == [None, None]
+    assert jobs.remove_old_media(scene_days=30) == {"scenes": 0, "videos": 0}  # done once
+
+    assert jobs.remove_old_media(scene_days=30, video_days=45) == {"scenes": 0, "videos": 1}
+    assert blobs.list(f"jobs/{old}/") == []
+    gone = jobs.job(ANN, old)
+    assert (gone.video_uri, gone.video_removed_at) == (None, "2026-11-29T00:00:00.000Z")
+    assert jobs.playback(ANN, {"jobId": old})["videoUrl"] is None

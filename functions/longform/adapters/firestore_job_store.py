@@ -155,6 +155,23 @@ class FirestoreJobStore:
         with _mapped_errors():
             return [_job(snapshot) for snapshot in query.stream()]
 
+    def finished_before(self, created_before: str, holding: str = "scenes", limit: int = 100) -> Sequence[Job]:
+        statuses = [Status.COMPLETED.value] if holding == "video" else [s.value for s in Status if s.is_final]
+        removed = "videoRemovedAt" if holding == "video" else "sceneMediaRemovedAt"
+        query = (
+            self.jobs.where(filter=firestore.FieldFilter("status", "in", statuses))
+            .where(filter=firestore.FieldFilter(removed, "==", None))
+            .where(filter=firestore.FieldFilter("timings.createdAt", "<", created_before))
+            .order_by("timings.createdAt")
+            .limit(limit)
+        )
+        with _mapped_errors():
+            return [_job(snapshot) for snapshot in query.stream()]
+
+    def delete(self, job_id: str) -> None:
+        with _mapped_errors():
+            self.jobs.document(job_id).delete()
+
     def ids_starting_with(self, prefix: str, user_id: str, limit: int = 2) -> Sequence[str]:
         # jobId equals the document id; the range covers every string that starts with the prefix.
         query = (

@@ -12,8 +12,11 @@ Creator) and the IAM Service Account Credentials API enabled. Any other credenti
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
+import json
 import logging
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
+import google.auth
 import google.auth.exceptions
 import google.auth.iam
 import google.auth.transport
@@ -32,6 +36,7 @@ from google.api_core.retry import Retry
 from google.auth.credentials import Credentials, Signing
 from google.cloud.storage import exceptions as storage_exceptions  # type: ignore[import-untyped]  # no hints
 from google.cloud.storage.retry import DEFAULT_RETRY  # type: ignore[import-untyped]
+from google.oauth2 import service_account
 
 from ..errors import PermanentError, TransientError
 from .blob_keys import key_parts
@@ -163,6 +168,9 @@ class GcsBlobStore:
                 log.warning("cannot sign URLs: refreshing %s failed: %s", type(credentials).__name__, exc)
                 return None
             return _IamSigning(request, credentials, credentials.service_account_email)
+        own = _default_signer()  # the client talks anonymously (the emulator), the key beside it can sign
+        if own is not None:
+            return own
         if not self._told_cannot_sign:  # a configuration fact: say it once, not on every status read
             self._told_cannot_sign = True
             log.warning(
@@ -182,6 +190,24 @@ class GcsBlobStore:
             yield
         except Exception as exc:
             _raise_mapped(exc, f"{action} gs://{self.bucket}/{key}", missing)
+
+
+@functools.cache
+def _default_signer() -> Signing | None:
+    """The key file Application Default Credentials name (GOOGLE_APPLICATION_CREDENTIALS), if it
+    can sign. Read from the file alone: asking google.auth.default() would probe the metadata
+    server over the network."""
+    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if not path:
+        return None
+    try:
+        info = json.loads(Path(path).read_text())
+        if info.get("type") != "service_account":
+            return None  # a user's or an external account's credentials: no key to sign with
+        return service_account.Credentials.from_service_account_info(info)  # type: ignore[no-untyped-call,no-any-return]
+    except (OSError, ValueError) as exc:
+        log.warning("cannot sign with the key in %s: %s", path, exc)
+        return None
 
 
 def _raise_mapped(exc: Exception, what: str, missing: str | None) -> NoReturn:

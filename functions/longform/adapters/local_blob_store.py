@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -28,6 +30,24 @@ class LocalBlobStore:
 
     def uri(self, key: str) -> str:
         return self.path(key).as_uri()
+
+    def key_of(self, uri: str) -> str:
+        parsed = urllib.parse.urlparse(uri)
+        path = Path(urllib.request.url2pathname(parsed.path))
+        if parsed.scheme != "file" or not path.is_relative_to(self.root):
+            raise PermanentError(f"{uri!r} is not a blob of {self.root}")
+        key = path.relative_to(self.root).as_posix()
+        self.path(key)  # the same rule as every key
+        return key
+
+    def list(self, prefix: str = "") -> list[str]:
+        folder = prefix.rpartition("/")[0]  # the deepest folder the prefix names: walk only that
+        start = self.path(folder) if folder else self.root
+        if not start.is_dir():
+            return []
+        # Names starting with "." are uploads in progress (see upload).
+        keys = (p.relative_to(self.root).as_posix() for p in start.rglob("*") if p.is_file())
+        return sorted(k for k in keys if k.startswith(prefix) and not k.rpartition("/")[2].startswith("."))
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()

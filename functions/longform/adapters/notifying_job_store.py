@@ -46,6 +46,12 @@ class NotifyingJobStore:
     def list(self, user_id: str | None = None, limit: int = 50) -> list[Job]:
         return self.inner.list(user_id, limit)
 
+    def finished_before(self, created_before: str, holding: str = "scenes", limit: int = 100) -> Sequence[Job]:
+        return self.inner.finished_before(created_before, holding, limit)
+
+    def delete(self, job_id: str) -> None:
+        self.inner.delete(job_id)
+
     def usage(self, user_id: str, day: str) -> Usage:
         return self.inner.usage(user_id, day)
 

@@ -83,6 +83,22 @@ class SqliteJobStore:
         with self.db.connect() as conn:
             return [Job.from_json(json.loads(row[0])) for row in conn.execute(query, (*args, limit))]
 
+    def finished_before(self, created_before: str, holding: str = "scenes", limit: int = 100) -> Sequence[Job]:
+        statuses = ("completed",) if holding == "video" else tuple(status.value for status in FINAL_STATUSES)
+        field = _HOLDING[holding]
+        query = (
+            f"SELECT data FROM jobs WHERE status IN ({', '.join('?' * len(statuses))}) AND created_at < ?"
+            f" AND json_extract(data, '$.{field}') IS NULL ORDER BY created_at, job_id LIMIT ?"
+        )
+        with self.db.connect() as conn:
+            rows = conn.execute(query, (*statuses, created_before, limit))
+            return [Job.from_json(json.loads(row[0])) for row in rows]
+
+    def delete(self, job_id: str) -> None:
+        with self.db.connect(write=True) as conn:
+            conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+            conn.execute("DELETE FROM steps WHERE job_id = ?", (job_id,))
+
     def ids_starting_with(self, prefix: str, user_id: str, limit: int = 2) -> Sequence[str]:
         with self.db.connect() as conn:
             rows = conn.execute(
@@ -90,6 +106,9 @@ class SqliteJobStore:
                 (user_id, len(prefix), prefix, limit),
             )
             return [row[0] for row in rows]
+
+
+_HOLDING = {"scenes": "sceneMediaRemovedAt", "video": "videoRemovedAt"}
 
 
 def _usage(conn: sqlite3.Connection, owner: str, day: str) -> Usage:

@@ -59,6 +59,16 @@ def cancel_job(req: https_fn.CallableRequest[Any], cloud: Cloud) -> dict[str, An
     return _answer(lambda: cloud.service.cancel(caller(req), req.data))
 
 
+def playback_urls(req: https_fn.CallableRequest[Any], cloud: Cloud) -> dict[str, Any]:
+    """Fresh signed links to play the owner's job: the final video and each scene."""
+    return _answer(lambda: cloud.service.playback(caller(req), req.data))
+
+
+def delete_job(req: https_fn.CallableRequest[Any], cloud: Cloud) -> dict[str, Any]:
+    """Delete the owner's job: cancelled first if running, then its files and its document."""
+    return _answer(lambda: cloud.service.delete(caller(req), req.data))
+
+
 def caller(req: https_fn.CallableRequest[Any]) -> Caller | None:
     # firebase_functions lets a call without a token through with auth None: the service refuses it.
     if req.auth is None or not req.auth.uid:

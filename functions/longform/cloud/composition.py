@@ -8,6 +8,7 @@ builds nothing and needs no credentials, and a callable never imports the Veo SD
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
@@ -82,7 +83,16 @@ class Cloud:
         s = self.settings
         limits = Limits.of(s.video_model, s.veo_model, s.stitch_backend)
         budget = SpendLimits(s.user_seconds_per_day, s.project_seconds_per_day)
-        return JobService(self.jobs, self.engine, limits, s.max_active_jobs, s.allow_anonymous, budget)
+        return JobService(
+            self.jobs,
+            self.engine,
+            limits,
+            s.max_active_jobs,
+            s.allow_anonymous,
+            budget,
+            blobs=lambda: self.blobs,
+            link=lambda key: self.blobs.signed_url(key, timedelta(minutes=s.playback_url_minutes)),
+        )
 
     @cached_property
     def blobs(self) -> BlobStore:
