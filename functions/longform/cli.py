@@ -313,9 +313,9 @@ def _run_and_report(
         job = local.service.find(bootstrap.LOCAL_USER, job_id)
         human.print(f"resuming job {job.job_id} ({job.status}, {job.progress}%)")
         local.service.resume(bootstrap.LOCAL_USER, job.job_id)
-    worker = local.engine.threads.get(job.job_id) or threading.Thread(target=lambda: None)
+    finished = local.engine.finished.get(job.job_id) or _already_over()
     try:
-        _watch(job, updates, worker, human)
+        _watch(job, updates, finished, human)
     except KeyboardInterrupt:
         return _report(streams, Interrupted(job.job_id))
     job = local.pipeline.jobs.get(job.job_id)
@@ -337,12 +337,19 @@ def _step(job: Job) -> str:
     return f" (step {job.error_step})" if job.error_step else ""
 
 
-def _watch(job: Job, updates: queue.Queue[Job], worker: threading.Thread, console: Console) -> None:
+def _already_over() -> threading.Event:
+    """A job with nothing to run (resumed when final): its watch ends at once."""
+    over = threading.Event()
+    over.set()
+    return over
+
+
+def _watch(job: Job, updates: queue.Queue[Job], finished: threading.Event, console: Console) -> None:
     """Show each state the job passes through: a bar on a terminal, plain lines otherwise."""
 
     def changes() -> Iterator[Job]:
         yield job
-        while worker.is_alive() or not updates.empty():
+        while not finished.is_set() or not updates.empty():
             try:
                 yield updates.get(timeout=REFRESH_SECONDS)
             except queue.Empty:

@@ -52,6 +52,9 @@ class Settings(BaseModel):
     retry_base_seconds: float = _setting(
         1.0, "LONGFORM_RETRY_BASE_SECONDS", "local", "first backoff; doubles per attempt, with jitter", ge=0
     )
+    max_running_jobs: int = _setting(
+        2, "LONGFORM_MAX_RUNNING_JOBS", "local", "jobs run at once by longform serve; later ones wait", ge=1
+    )
     retry_max_seconds: float = Field(60.0, ge=0)
     max_polls: int = Field(60, ge=1)
 

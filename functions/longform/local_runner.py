@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import queue
 import random
 import threading
 import time
@@ -173,17 +174,43 @@ class LocalRunner:
 
 
 class ThreadEngine:
-    """The Engine of the embedded pipeline: each job runs (or resumes) in a thread of this process.
-    A cancel needs no message: the run stops at its next write to the cancelled job."""
+    """The Engine of the embedded pipeline: jobs run (or resume) in this process, at most
+    ``max_running`` at once; the others wait their turn in a queue. A job already waiting or
+    running is not queued again. ``finished[jobId]`` is set when its run returns. A cancel needs
+    no message: the run stops at its next write to the cancelled job."""
 
-    def __init__(self, runner: LocalRunner) -> None:
+    def __init__(self, runner: LocalRunner, max_running: int = 2) -> None:
         self.runner = runner
-        self.threads: dict[str, threading.Thread] = {}
+        self.max_running = max_running
+        self.finished: dict[str, threading.Event] = {}
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._lock = threading.Lock()
+        self._active: set[str] = set()  # waiting or running
+        self._workers: list[threading.Thread] = []
 
     def start(self, job: Job) -> None:
-        thread = threading.Thread(target=self.runner.run, args=(job.job_id,), name=f"job-{job.job_id}", daemon=True)
-        self.threads[job.job_id] = thread
-        thread.start()
+        with self._lock:
+            if job.job_id in self._active:
+                return
+            self._active.add(job.job_id)
+            self.finished.setdefault(job.job_id, threading.Event()).clear()
+            self._queue.put(job.job_id)
+            if len(self._workers) < self.max_running:
+                worker = threading.Thread(target=self._work, name=f"jobs-{len(self._workers)}", daemon=True)
+                self._workers.append(worker)
+                worker.start()
 
     def cancel(self, job: Job) -> None:
         pass
+
+    def _work(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            try:
+                self.runner.run(job_id)
+            except Exception:  # the runner leaves the job truthful; keep serving the queue
+                log.exception("job %s: the run ended with an error", job_id)
+            finally:
+                with self._lock:
+                    self._active.discard(job_id)
+                self.finished[job_id].set()

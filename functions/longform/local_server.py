@@ -14,6 +14,10 @@ The page talks to this server the way it talks to Firebase, so one page serves b
 - ``GET /__/longform/config.json``: tells the page it is in local mode;
 - everything else: the static page in ``web/``.
 
+It answers only requests addressed to a loopback name (``Host: 127.0.0.1:PORT`` or ``localhost``),
+so a web page elsewhere cannot reach it by DNS rebinding, and runs at most
+``LONGFORM_MAX_RUNNING_JOBS`` jobs at once (2); later ones wait, queued.
+
 The callables are the use cases of ``service.JobService``, as in the cloud, with errors mapped
 by ``callable_protocol``. There is one user, ``bootstrap.LOCAL_USER``. Jobs run in background
 threads of this process; a job interrupted by stopping the server continues with ``longform resume JOB_ID``.
@@ -50,6 +54,7 @@ WEB_DIR = Path(__file__).resolve().parents[2] / "web"  # the repository's page (
 DEFAULT_PORT = 8765
 KEEPALIVE_SECONDS = 15.0  # a comment line on an idle event stream, so proxies keep it open
 _FINAL = {status.value for status in FINAL_STATUSES}
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]"}
 log = logging.getLogger(__name__)
 
 
@@ -151,6 +156,14 @@ def create_app(backend: LocalBackend, web_dir: Path = WEB_DIR) -> Flask:
     app = Flask(__name__, static_folder=None)
     project, region = backend.settings.project, backend.settings.region
 
+    @app.before_request
+    def only_this_machine() -> tuple[dict[str, Any], int] | None:
+        # A page on another site whose name resolves to 127.0.0.1 (DNS rebinding) sends its own
+        # name as Host: only loopback names reach the jobs.
+        if _host_name(request.host) not in LOOPBACK_NAMES:
+            return _answer(CallableError("PERMISSION_DENIED", f"this server answers 127.0.0.1, not {request.host}"))
+        return None
+
     @app.post("/<project_id>/<region_id>/<name>")
     def call(project_id: str, region_id: str, name: str) -> tuple[dict[str, Any], int]:
         if (project_id, region_id) != (project, region) or name not in backend.callables:
@@ -205,6 +218,13 @@ def create_app(backend: LocalBackend, web_dir: Path = WEB_DIR) -> Flask:
         return response
 
     return app
+
+
+def _host_name(host: str) -> str:
+    """``127.0.0.1:8765`` → ``127.0.0.1``; ``[::1]:8765`` → ``[::1]``; ``localhost`` → ``localhost``."""
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rpartition(":")[0] if ":" in host else host
 
 
 def _answer(error: CallableError) -> tuple[dict[str, Any], int]:

@@ -4,14 +4,18 @@ callable wire format and error codes, idempotency, the job event stream, files w
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
+from longform.adapters.preview_video_model import PreviewVideoModel
 from longform.config import Settings
 from longform.local_server import LocalBackend, create_app
+from longform.ports import BlobStore, Operation, SegmentSpec
 
 TRIGGER = "/demo-longform/us-central1/trigger_long_form_video_job"
 CANCEL = "/demo-longform/us-central1/cancel_long_form_video_job"
@@ -120,3 +124,49 @@ def test_a_deleted_job_and_its_files_are_gone(client: FlaskClient, tmp_path: Pat
     assert answer.get_json() == {"result": {"jobId": job_id, "deleted": True}}
     assert client.get("/__/longform/jobs").get_json() == {"jobs": []}
     assert list((tmp_path / "data" / "blobs").rglob("*.mp4")) == []
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.1.evil.example", "10.0.0.5:8765"])
+def test_requests_addressed_to_another_host_name_are_refused(client: FlaskClient, host: str) -> None:
+    # DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends Host: evil.example.
+    for answer in (client.get("/__/longform/jobs", headers={"Host": host}), client.get("/", headers={"Host": host})):
+        assert answer.status_code == 403
+    refused = client.post(TRIGGER, json={"data": REQUEST}, headers={"Host": host})
+    assert refused.status_code == 403 and refused.get_json()["error"]["status"] == "PERMISSION_DENIED"
+    assert client.get("/__/longform/jobs").get_json() == {"jobs": []}
+    for ok in ("127.0.0.1:8765", "localhost:8765", "localhost", "[::1]:8765"):
+        assert client.get("/__/longform/jobs", headers={"Host": ok}).status_code == 200
+
+
+class HeldModel:
+    """The preview renderer, each start held until ``release`` is set."""
+
+    release = threading.Event()
+
+    def __init__(self, blobs: BlobStore) -> None:
+        self.inner = PreviewVideoModel(blobs)
+
+    def start(self, spec: SegmentSpec) -> str:
+        assert self.release.wait(60)
+        return self.inner.start(spec)
+
+    def poll(self, operation: str) -> Operation:
+        return self.inner.poll(operation)
+
+
+@pytest.mark.slow
+def test_jobs_beyond_the_running_limit_wait_queued_then_run(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", max_running_jobs=1)
+    backend = LocalBackend(settings, HeldModel)
+    client = create_app(backend).test_client()
+    ids = [
+        client.post(TRIGGER, json={"data": {**REQUEST, "prompts": [f"scene {n}"]}}).get_json()["result"]["jobId"]
+        for n in range(3)
+    ]
+    deadline = time.monotonic() + 10
+    while backend.job(ids[0]).status != "generating" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [backend.job(i).status for i in ids] == ["generating", "queued", "queued"]
+    assert threading.active_count() < 20  # one worker, not a thread a job
+    HeldModel.release.set()
+    assert [events(client, i)[-1]["status"] for i in ids] == ["completed"] * 3
