@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InvalidSetting
+from .rules import rule_of
 
 DEMO_PROJECT = "demo-longform"  # .firebaserc's project: the emulators and local mode; never a real one
 DEFAULT_REGION = "us-central1"
@@ -215,22 +216,16 @@ def _env_name_of(loc: tuple[int | str, ...]) -> str:
     return name
 
 
+_WORDING = {
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+}
+
+
 def _rule(err: Any) -> str:
-    kind, ctx = err["type"], err.get("ctx", {})
-    if kind in ("int_parsing", "int_type", "int_from_float"):
-        return "must be a whole number"
-    if kind in ("float_parsing", "float_type"):
-        return "must be a number"
-    if kind in ("bool_parsing", "bool_type"):
-        return "must be true or false"
-    if kind == "greater_than_equal":
-        return f"must be at least {ctx['ge']:g}"
-    if kind == "less_than_equal":
-        return f"must be at most {ctx['le']:g}"
-    if kind == "literal_error":
-        return f"must be one of {ctx['expected']}"
-    if kind == "string_pattern_mismatch":
-        return f"must match {ctx['pattern']}"
-    if kind == "string_too_short":
-        return "must not be empty"
-    return str(err["msg"])
+    return rule_of(err, _WORDING)

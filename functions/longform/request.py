@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from .errors import InvalidRequest
+from .rules import rule_of
 
 MAX_PROMPTS = 50
 MAX_PROMPT_CHARS = 2000
@@ -157,29 +158,14 @@ _RULES = {
     "int_type": "must be an integer (not a boolean, float or string)",
     "int_from_float": "must be an integer (not a boolean, float or string)",
     "string_pattern_mismatch": "must be 1 to 128 characters of A-Z, a-z, 0-9, '_' or '-'",
+    "string_too_short": "must not be empty or whitespace only",
 }
 
 
 def _rule(err: Any) -> str:
-    kind = err["type"]
-    ctx = err.get("ctx", {})
-    field = err["loc"][0] if err["loc"] else ""
-    if kind in _RULES:
-        return _RULES[kind]
-    if kind == "string_too_short":
-        return "must not be empty or whitespace only"
-    if kind == "string_too_long":
-        return f"must be at most {ctx['max_length']} characters"
+    kind, ctx = err["type"], err.get("ctx", {})
     if kind == "too_short":
         return f"must have at least {ctx['min_length']} prompt"
     if kind == "too_long":
         return f"must have at most {ctx['max_length']} prompts"
-    if kind == "value_error":
-        return str(ctx["error"])
-    if kind == "literal_error":
-        return f"must be one of {ctx['expected']}"
-    if kind == "greater_than_equal":
-        return f"must be at least {ctx['ge']}"
-    if kind == "less_than_equal":
-        return f"must be at most {ctx['le']}"
-    return f"{field}: {err['msg']}" if not field else str(err["msg"])
+    return rule_of(err, _RULES)

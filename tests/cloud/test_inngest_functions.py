@@ -21,7 +21,7 @@ from inngest.experimental import mocked
 from longform.cloud import generate_long_form_video, stitch_video
 from longform.cloud.composition import Cloud
 from longform.cloud.inngest_client import JOB_REQUESTED, STITCH_REQUESTED
-from longform.cloud.inngest_steps import Failure, InngestSteps, failure_message, parse_failure
+from longform.cloud.inngest_steps import Failure, InngestSteps, failure_message, marks_job_failed, parse_failure
 from longform.config import Settings
 from longform.errors import PermanentError, TransientError
 from longform.job import SegmentStatus, Status
@@ -145,7 +145,7 @@ def test_a_failure_reported_for_a_cancelled_job_leaves_it_cancelled(world: FakeW
     event = inngest.Event(name=JOB_REQUESTED, data={"jobId": job_id, "userId": "user-1"})
 
     fail_through_mock(
-        generate_long_form_video.failure_handler(cloud_of(world, client)),
+        marks_job_failed(lambda: world.jobs),
         inngest.NonRetriableError("[segment-0-poll-0] x"),
         event,
     )

@@ -8,31 +8,20 @@ per job. A run that fails for good marks the job failed with the reason and the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import inngest
 
 from ..logs import log_context
-from ..workflow import fail_job, generate_segments
+from ..workflow import generate_segments
 from .composition import Cloud
 from .inngest_client import JOB_CANCELLED, JOB_REQUESTED, STITCH_REQUESTED, event_field
-from .inngest_steps import Failure, InngestSteps, run_workflow
+from .inngest_steps import InngestSteps, marks_job_failed, run_workflow
 
 RETRIES = 4  # per step: 5 attempts with Inngest's backoff
 # A virtual queue shared by every function of this environment that calls the video model.
 VIDEO_MODEL_QUEUE = '"video-model"'
-
-
-def failure_handler(cloud: Cloud) -> Callable[[inngest.ContextSync], None]:
-    def on_failure(ctx: inngest.ContextSync) -> None:
-        """``inngest/function.failed`` for a run of this function: mark its job failed."""
-        failure = Failure.from_event(ctx.event)
-        with log_context(jobId=failure.job_id, step=failure.step_id):
-            fail_job(cloud.jobs, failure.job_id, failure.reason, failure.step_id)
-
-    return on_failure
 
 
 def create(cloud: Cloud) -> inngest.Function[Any]:
@@ -50,7 +39,7 @@ def create(cloud: Cloud) -> inngest.Function[Any]:
         ],
         cancel=[inngest.Cancel(event=JOB_CANCELLED, if_exp="event.data.jobId == async.data.jobId")],
         idempotency="event.data.jobId",
-        on_failure=failure_handler(cloud),
+        on_failure=marks_job_failed(lambda: cloud.jobs),
     )
     def generate_long_form_video(ctx: inngest.ContextSync) -> dict[str, Any]:
         job_id, user_id = event_field(ctx.event, "jobId"), event_field(ctx.event, "userId")

@@ -28,6 +28,8 @@ import inngest
 from ..errors import JobCancelled, LongformError, TransientError
 from ..job import Status
 from ..logs import log_context
+from ..ports import JobStore
+from ..workflow import fail_job
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -90,6 +92,22 @@ def run_workflow(job_id: str, body: Callable[[], dict[str, Any]]) -> dict[str, A
     except Exception as exc:
         # Outside any step (a poll limit reached, a bug): a replay would only repeat it.
         raise inngest.NonRetriableError(str(exc) or type(exc).__name__) from exc
+
+
+def marks_job_failed(
+    jobs: Callable[[], JobStore], default_step: str | None = None
+) -> Callable[[inngest.ContextSync], None]:
+    """The ``on_failure`` handler of a function: ``inngest/function.failed`` for one of its runs
+    marks the run's job failed with the reason and the failing step (``default_step`` when the
+    failure came from outside any step, a poll limit say)."""
+
+    def on_failure(ctx: inngest.ContextSync) -> None:
+        failure = Failure.from_event(ctx.event)
+        step_id = failure.step_id or default_step
+        with log_context(jobId=failure.job_id, step=step_id):
+            fail_job(jobs(), failure.job_id, failure.reason, step_id)
+
+    return on_failure
 
 
 def failure_message(step_id: str, reason: str) -> str:

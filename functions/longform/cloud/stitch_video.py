@@ -8,29 +8,17 @@ failure handling as generate_long_form_video; a failure is recorded as the job's
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import inngest
 
 from ..logs import log_context
-from ..workflow import fail_job, start_stitch, wait_for_stitch
+from ..workflow import start_stitch, wait_for_stitch
 from .composition import Cloud
 from .generate_long_form_video import RETRIES
 from .inngest_client import JOB_CANCELLED, STITCH_REQUESTED, event_field
-from .inngest_steps import Failure, InngestSteps, run_workflow
-
-
-def failure_handler(cloud: Cloud) -> Callable[[inngest.ContextSync], None]:
-    def on_failure(ctx: inngest.ContextSync) -> None:
-        """``inngest/function.failed`` for a run of this function: mark its job's stitch failed."""
-        failure = Failure.from_event(ctx.event)
-        step_id = failure.step_id or "stitch"  # a failure outside a step (a poll limit) is still the stitch's
-        with log_context(jobId=failure.job_id, step=step_id):
-            fail_job(cloud.jobs, failure.job_id, failure.reason, step_id)
-
-    return on_failure
+from .inngest_steps import InngestSteps, marks_job_failed, run_workflow
 
 
 def create(cloud: Cloud) -> inngest.Function[Any]:
@@ -43,7 +31,9 @@ def create(cloud: Cloud) -> inngest.Function[Any]:
         retries=RETRIES,
         cancel=[inngest.Cancel(event=JOB_CANCELLED, if_exp="event.data.jobId == async.data.jobId")],
         idempotency="event.data.jobId",
-        on_failure=failure_handler(cloud),
+        on_failure=marks_job_failed(
+            lambda: cloud.jobs, "stitch"
+        ),  # a failure outside a step (a poll limit) is still the stitch's
     )
     def stitch_video(ctx: inngest.ContextSync) -> dict[str, Any]:
         job_id, user_id = event_field(ctx.event, "jobId"), event_field(ctx.event, "userId")
