@@ -86,7 +86,10 @@ class InngestDevServer:
         self._registered = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.RLock()
-        self._http = httpx.Client(timeout=call_timeout_seconds, transport=transport)
+        # Idle connections are dropped after 1 s, well before a server closes them (Node's, in front
+        # of the Functions emulator, after 5 s): a call sent on one as the server closes it would fail.
+        limits = httpx.Limits(keepalive_expiry=1.0)
+        self._http = httpx.Client(timeout=call_timeout_seconds, transport=transport, limits=limits)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
@@ -157,12 +160,12 @@ class InngestDevServer:
                 if cancel["event"] == event["name"] and _true(cancel.get("if"), event=run.event, async_=event):
                     run.cancelled.set()
 
-    def _start(self, fn: dict[str, Any], event: dict[str, Any]) -> None:
-        if fn.get("idempotency"):
+    def _start(self, fn: dict[str, Any], event: dict[str, Any], replay: bool = False) -> Run | None:
+        if fn.get("idempotency") and not replay:
             key = (fn["id"], json.dumps(_value(fn["idempotency"], {"event": event})))
             with self._lock:
                 if key in self._idempotency:
-                    return
+                    return None
                 self._idempotency.add(key)
         run = Run(run_id=uuid.uuid4().hex.upper()[:26], fn_id=fn["id"], event=event)
         worker = threading.Thread(target=self._drive, args=(fn, run), name=f"inngest-run-{run.run_id}", daemon=True)
@@ -170,8 +173,18 @@ class InngestDevServer:
             self.runs.append(run)
             self._workers.append(worker)
         worker.start()
+        return run
 
     # -- runs ------------------------------------------------------------------------------------
+
+    def replay(self, run: Run) -> Run:
+        """Run ``run``'s function again on its event, from a fresh step history: the dashboard's
+        Replay of a failed run (no idempotency check: it is an operator's explicit re-run)."""
+        with self._lock:
+            fn = self.functions[run.fn_id]
+        again = self._start(fn, run.event, replay=True)
+        assert again is not None
+        return again
 
     def runs_of(self, fn_id: str, job_id: str | None = None) -> list[Run]:
         """Runs of ``<app>-<fn>``; with ``job_id``, those whose event (or failed run's event) names it."""

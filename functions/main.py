@@ -43,6 +43,12 @@ def cancel_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, 
 
 
 @callables.on_call(**CALLABLE)
+def resume_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
+    """Continue the caller's failed job in place, paying only for the scenes still missing."""
+    return callables.resume_job(req, cloud)
+
+
+@callables.on_call(**CALLABLE)
 def get_playback_urls(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
     """Short-lived signed links to play the caller's own job (the bucket is private)."""
     return callables.playback_urls(req, cloud)

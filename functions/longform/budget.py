@@ -61,6 +61,13 @@ def admit(limits: SpendLimits, asked: int, user: Usage, project: Usage) -> None:
         raise BudgetExhausted("project", limits.project_seconds, project.seconds, asked)
 
 
+def admit_taken_back(limits: SpendLimits | None, before: Job, after: Job, user: Usage, project: Usage) -> None:
+    """When a change takes seconds back into the budget (a resume), they must fit ``limits``."""
+    taken = -returned_by(before, after)
+    if limits is not None and taken > 0:
+        admit(limits, taken, user, project)
+
+
 def returned_by(before: Job, after: Job) -> int:
     """Seconds a write gives back to the job's day (what ``after`` returned beyond ``before``)."""
     if after.budget is None:

@@ -15,6 +15,7 @@ status. Longform's errors map to it here, once:
     JobNotFound        NOT_FOUND           404
     TooManyActiveJobs  RESOURCE_EXHAUSTED  429  details: limit
     BudgetExhausted    RESOURCE_EXHAUSTED  429  details: scope, limitSeconds, remainingSeconds, requestedSeconds
+    NotResumable       FAILED_PRECONDITION 400  details: status
     InvalidSetting     FAILED_PRECONDITION 400  the deployment is misconfigured
     JobNotQueued       UNAVAILABLE         503  details: jobId
     TransientError     UNAVAILABLE         503  try again
@@ -34,6 +35,7 @@ from .errors import (
     InvalidSetting,
     JobNotFound,
     JobNotQueued,
+    NotResumable,
     PermissionDenied,
     TooManyActiveJobs,
     TransientError,
@@ -98,6 +100,8 @@ def callable_error(exc: BaseException) -> CallableError:
             "requestedSeconds": exc.asked,
         }
         return CallableError("RESOURCE_EXHAUSTED", str(exc), details)
+    if isinstance(exc, NotResumable):
+        return CallableError("FAILED_PRECONDITION", str(exc), {"status": exc.status})
     if isinstance(exc, InvalidSetting):
         log.error("misconfigured: %s", exc)
         return CallableError("FAILED_PRECONDITION", f"the service is misconfigured: {exc}")

@@ -312,7 +312,8 @@ def _run_and_report(
     else:
         job = local.service.find(bootstrap.LOCAL_USER, job_id)
         human.print(f"resuming job {job.job_id} ({job.status}, {job.progress}%)")
-        local.service.resume(bootstrap.LOCAL_USER, job.job_id)
+        if job.status in (Status.QUEUED, Status.GENERATING, Status.STITCHING, Status.FAILED):
+            local.service.resume(bootstrap.LOCAL_USER, {"jobId": job.job_id}, unfinished=True)
     finished = local.engine.finished.get(job.job_id) or _already_over()
     try:
         _watch(job, updates, finished, human)

@@ -166,8 +166,11 @@ class Settings(BaseModel):
         return cls._validated(values)
 
     def with_(self, **changes: Any) -> Settings:
-        """A copy with these fields changed, validated like the environment's values."""
-        return type(self)._validated({**self.model_dump(), **changes})
+        """A copy with these fields changed, validated like the environment's values. The fields
+        set explicitly stay those of this one plus the changed ones (``model_fields_set``)."""
+        changed = type(self)._validated({**self.model_dump(), **changes})
+        object.__setattr__(changed, "__pydantic_fields_set__", self.model_fields_set | set(changes))
+        return changed
 
     @classmethod
     def _validated(cls, values: Mapping[str, Any]) -> Settings:

@@ -8,6 +8,7 @@
     ├── JobNotFound        no job with that id
     ├── TooManyActiveJobs  the user already has the most unfinished jobs allowed
     ├── BudgetExhausted    the job needs more video seconds than are left today (user or project)
+    ├── NotResumable       only a failed job can be resumed (this one runs, or completed, or was cancelled)
     ├── IllegalTransition  a status or progress change the job rules forbid (a bug, never retried)
     ├── TransientError     an adapter failed in a way that may pass: retry with backoff
     │   └── JobNotQueued   the job was stored but could not be started; it is marked failed
@@ -86,6 +87,13 @@ class BudgetExhausted(LongformError):
             f"not enough video time left today: this job needs {asked} s and {whose} {self.remaining} s "
             f"of {limit} s a day left"
         )
+
+
+class NotResumable(LongformError):
+    def __init__(self, job_id: str, status: str) -> None:
+        why = "it is still running" if status not in ("completed", "cancelled") else f"it is {status}"
+        super().__init__(f"job {job_id} cannot be resumed: {why}; only a failed job can")
+        self.job_id, self.status = job_id, status
 
 
 class IllegalTransition(LongformError):

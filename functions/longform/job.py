@@ -101,6 +101,15 @@ class Reservation(_Record):
     returned_seconds: int = 0  # given back when the job failed or was cancelled
 
 
+class Resume(_Record):
+    """One resume of a failed job: when, and how it had failed."""
+
+    at: str
+    failed_at: str | None = None
+    error: str | None = None
+    error_step: str | None = None
+
+
 class Job(_Record):
     job_id: str
     user_id: str
@@ -122,6 +131,7 @@ class Job(_Record):
     # Retention: when the scenes' segments and frames, and the final video, were removed.
     scene_media_removed_at: str | None = None
     video_removed_at: str | None = None
+    resumes: list[Resume] = []  # each time a failed job was continued in place
 
     @classmethod
     def new(cls, request: VideoRequest, user_id: str, job_id: str | None = None, now: str | None = None) -> Job:
@@ -202,6 +212,31 @@ class Job(_Record):
         if status in (Status.FAILED, Status.CANCELLED) and self.budget is not None:
             # What was not made is given back to the day's budget (the store applies it to the ledger).
             self.budget.returned_seconds = max(0, self.budget.seconds - self.generated_seconds)
+
+    def resume(self, now: str | None = None) -> None:
+        """Continue a failed job in place: the one way out of ``failed``. It runs again from where
+        it stopped (scenes made stay made; failed ones are pending again), keeps its progress,
+        records the failure in ``resumes``, and takes back the seconds it had returned."""
+        if self.status is not Status.FAILED:
+            raise IllegalTransition(f"job {self.job_id} is {self.status}: only a failed job can be resumed")
+        stamp = now or utc_now()
+        failed_at = self.timings.pop("failedAt", None)
+        self.resumes.append(Resume(at=stamp, failed_at=failed_at, error=self.error, error_step=self.error_step))
+        self.status = Status.GENERATING
+        self.timings["resumedAt"] = stamp
+        self.error = self.error_step = self.stitch_error = None
+        self.stitch_job, self.stitch_poll_attempts, self.stitch_lease_until = None, 0, None
+        for seg in self.segments:
+            if seg.status in (SegmentStatus.FAILED, SegmentStatus.GENERATING):
+                seg.status, seg.error = SegmentStatus.PENDING, None
+        if self.budget is not None:
+            self.budget.returned_seconds = 0  # the store books them again on the job's day
+
+    @property
+    def run_key(self) -> str:
+        """Names this run of the job (the first, or the one after the n-th resume): engines key
+        their runs and events on it, so a resumed job gets a run of its own."""
+        return f"{self.job_id}-r{len(self.resumes)}" if self.resumes else self.job_id
 
     def set_progress(self, progress: int) -> None:
         if not 0 <= progress <= 100:

@@ -33,9 +33,11 @@ class JobStore(Protocol):
     def get(self, job_id: str) -> Job:
         """The job, or JobNotFound."""
 
-    def update(self, job_id: str, change: Callable[[Job], None]) -> Job:
+    def update(self, job_id: str, change: Callable[[Job], None], limits: SpendLimits | None = None) -> Job:
         """Read, apply ``change`` (which may raise to abort), write — atomically, with the seconds
-        the change gives back (``budget.returned_by``) taken off the ledger. Returns the new job."""
+        the change gives back (``budget.returned_by``) taken off the ledger, or, when it takes
+        seconds back (a resume), booked again: then within ``limits`` (BudgetExhausted, nothing
+        written). Returns the new job."""
 
     def usage(self, user_id: str, day: str) -> Usage:
         """The ledger entry of ``user_id`` (or ``budget.PROJECT``) for ``day``."""

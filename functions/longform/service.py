@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from .budget import SpendLimits, utc_day
-from .errors import InvalidRequest, JobNotFound, JobNotQueued, PermissionDenied, Unauthenticated
+from .errors import InvalidRequest, JobNotFound, JobNotQueued, NotResumable, PermissionDenied, Unauthenticated
 from .job import Job, Reservation, SegmentStatus, Status, idempotent_job_id, is_job_id, iso_time, new_job_id
 from .logs import log_context
 from .ports import BlobStore, Engine, JobStore, job_prefix
@@ -154,12 +154,22 @@ class JobService:
             raise RuntimeError("this service was made without a blob store")
         return self._blobs()
 
-    def resume(self, caller: Caller | None, job_id: str) -> Job:
-        """Run an unfinished job again from where it stopped (finished steps are not redone)."""
-        job = self.job(caller, job_id)
-        if not job.status.is_final:
+    def resume(self, caller: Caller | None, data: Any, unfinished: bool = False) -> dict[str, str]:
+        """Continue the caller's failed job in place: the scenes made are kept, only the missing
+        ones are generated, and the seconds it gave back are booked again (within today's
+        budget). ``unfinished``: also start again a job that is not final (the local CLI, whose
+        killed runs leave such jobs; in the cloud an unfinished job still has its run)."""
+        user = _signed_in(caller)
+        job_id = _job_id(data)
+        with log_context(userId=user.user_id, jobId=job_id):
+            job = self._owned(user, job_id, "resume")
+            if job.status is Status.FAILED:
+                job = self.jobs.update(job_id, lambda j: j.resume(iso_time(self.clock())), self._limits_for(user))
+                log.info("failed job resumed (resume %d)", len(job.resumes))
+            elif job.status.is_final or not unfinished:
+                raise NotResumable(job_id, job.status.value)
             self.engine.start(job)
-        return job
+            return _ref(job)
 
     def job(self, caller: Caller | None, job_id: str) -> Job:
         """The caller's job, by its id."""

@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from .errors import JobCancelled, PermanentError
-from .job import Job, Status
+from .job import Job, SegmentStatus, Status
 from .ports import (
     BlobStore,
     FrameExtractor,
@@ -115,8 +115,17 @@ def fail_job(jobs: JobStore, job_id: str, reason: str, step_id: str | None) -> J
 
 
 def _start(p: Pipeline, job_id: str) -> dict[str, Any]:
-    job = p.jobs.update(job_id, _alive(lambda j: j.move_to(Status.GENERATING)))
+    job = p.jobs.update(job_id, _alive(_running))
     return {"request": job.request, "userId": job.user_id}
+
+
+def _running(job: Job) -> None:
+    # A failed job reaches here when its failed run is replayed (Inngest's dashboard): it resumes
+    # in place, as the resume use case would do it.
+    if job.status is Status.FAILED:
+        job.resume()
+    else:
+        job.move_to(Status.GENERATING)
 
 
 def _segment(
@@ -142,7 +151,10 @@ def _segment(
         negative_prompt=request.negative_prompt or None,
         first_frame_key=first_frame,
     )
-    operation: str = steps.run(f"segment-{index}-start", partial(_start_segment, p, spec))
+    started: str | dict[str, str] = steps.run(f"segment-{index}-start", partial(_start_segment, p, spec))
+    if isinstance(started, dict) and "key" in started:
+        return started["key"]  # made by an earlier run of this job (before a resume): not made again
+    operation = started["operation"] if isinstance(started, dict) else started
     for n in range(p.max_polls):
         key: str | None = steps.run(f"segment-{index}-poll-{n}", partial(_poll_segment, p, job_id, index, operation))
         if key is not None:
@@ -151,10 +163,19 @@ def _segment(
     raise PermanentError(f"scene {index + 1}: the model did not finish after {p.max_polls} polls")
 
 
-def _start_segment(p: Pipeline, spec: SegmentSpec) -> str:
+def _start_segment(p: Pipeline, spec: SegmentSpec) -> dict[str, str]:
+    """Start the model on one scene (``{"operation": name}``), unless the scene was made by an
+    earlier run of the job and its file is there (``{"key": key}``): a resumed job, or a new
+    Inngest run of it, whose step history is its own, never pays for a scene twice."""
+    job = p.jobs.get(spec.job_id)
+    made = job.segments[spec.index]
+    if made.status is SegmentStatus.COMPLETED and made.uri:
+        key = p.blobs.key_of(made.uri)
+        if p.blobs.exists(key):
+            return {"key": key}
     # Each execution of this step is one attempt: recorded before the model is called.
     p.jobs.update(spec.job_id, _alive(lambda j: j.start_segment(spec.index)))
-    return p.model.start(spec)
+    return {"operation": p.model.start(spec)}
 
 
 def _poll_segment(p: Pipeline, job_id: str, index: int, operation: str) -> str | None:

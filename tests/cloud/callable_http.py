@@ -19,6 +19,7 @@ from devtools.tokens import emulator_id_token
 CALLABLES = (
     "trigger_long_form_video_job",
     "cancel_long_form_video_job",
+    "resume_long_form_video_job",
     "get_playback_urls",
     "delete_long_form_video_job",
 )

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from devtools.inngest_standin import InngestDevServer
+from longform.adapters.firestore_job_store import FirestoreJobStore
 from tests.cloud.callable_http import User, call, jobs_of, serving_callables
 
 MAX_ACTIVE = 2
@@ -112,7 +113,7 @@ def test_a_valid_request_queues_the_job_and_sends_exactly_one_event(
     assert doc["timings"]["createdAt"]
     events = [e for e in inngest_events.named(REQUESTED) if e["data"]["jobId"] == job_id]
     assert len(events) == 1
-    assert events[0]["id"] == job_id and events[0]["data"] == {"jobId": job_id, "userId": user.uid}
+    assert events[0]["id"] == job_id and events[0]["data"] == {"jobId": job_id, "userId": user.uid, "runKey": job_id}
 
 
 def test_the_same_request_id_twice_gives_the_same_job_and_one_event(
@@ -219,3 +220,25 @@ def test_only_the_owner_gets_playback_links_or_deletes_a_job(
     assert jobs_of(firestore_emulator, user.uid) == []
     status, body = call(functions["get_playback_urls"], {"jobId": job_id}, user.token)
     assert (status, body["error"]["status"]) == (404, "NOT_FOUND")
+
+
+def test_the_owner_resumes_a_failed_job_in_place_with_a_run_of_its_own(
+    functions: dict[str, str], firestore_emulator: Any, inngest_events: InngestDevServer, user: User
+) -> None:
+    job_id = call(functions["trigger_long_form_video_job"], {"prompts": ["a", "b"]}, user.token)[1]["result"]["jobId"]
+    status, body = call(functions["resume_long_form_video_job"], {"jobId": job_id}, user.token)
+    assert (status, body["error"]["status"]) == (400, "FAILED_PRECONDITION")  # queued: still running
+    store = FirestoreJobStore(firestore_emulator.client())
+    store.update(job_id, lambda j: j.fail("the model was down", "segment-0-start"))
+    status, body = call(
+        functions["resume_long_form_video_job"], {"jobId": job_id}, User(firestore_emulator.project).token
+    )
+    assert (status, body["error"]["status"]) == (403, "PERMISSION_DENIED")
+
+    status, body = call(functions["resume_long_form_video_job"], {"jobId": job_id}, user.token)
+
+    assert status == 200 and body["result"] == {"jobId": job_id, "status": "generating"}
+    job = store.get(job_id)
+    assert [(r.error, r.error_step) for r in job.resumes] == [("the model was down", "segment-0-start")]
+    resumed = [e for e in inngest_events.named(REQUESTED) if e["data"]["jobId"] == job_id]
+    assert [(e["id"], e["data"]["runKey"]) for e in resumed] == [(job_id, job_id), (f"{job_id}-r1", f"{job_id}-r1")]

@@ -129,7 +129,7 @@ def test_sync_lists_both_functions_with_their_triggers_and_flow_control(serve: C
     assert stitch["triggers"] == [{"event": "video/stitch.requested"}]
     cancel = [{"event": "video/long_form.cancelled", "if": "event.data.jobId == async.data.jobId"}]
     assert generate["cancel"] == stitch["cancel"] == cancel
-    assert generate["idempotency"] == stitch["idempotency"] == "event.data.jobId"
+    assert generate["idempotency"] == stitch["idempotency"] == "event.data.runKey"
     assert generate["concurrency"] == [
         {"key": "event.data.userId", "limit": Settings().user_concurrency},
         {"key": '"video-model"', "limit": Settings().model_concurrency, "scope": "env"},
@@ -197,7 +197,7 @@ def test_whole_runs_through_the_endpoint_generate_then_stitch(
     [stitch] = events.named(STITCH_REQUESTED)
     assert (stitch["id"], stitch["data"]) == (
         f"{job_id}-stitch",
-        {"jobId": job_id, "userId": "user-1", "segmentKeys": keys},
+        {"jobId": job_id, "userId": "user-1", "segmentKeys": keys, "runKey": job_id},
     )
 
     res = drive(http, STITCH, stitch)

@@ -98,7 +98,7 @@ def test_a_run_makes_every_segment_in_order_then_asks_for_the_stitch(
     assert [(s.status, s.attempts) for s in job.segments] == [(SegmentStatus.COMPLETED, 1)] * 3
     [stitch] = client.sent
     assert (stitch.name, stitch.id) == (STITCH_REQUESTED, f"{job_id}-stitch")
-    assert stitch.data == {"jobId": job_id, "userId": "user-1", "segmentKeys": keys}
+    assert stitch.data == {"jobId": job_id, "userId": "user-1", "segmentKeys": keys, "runKey": job_id}
 
 
 def test_each_step_logs_with_the_job_user_step_and_attempt(

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from longform.config import Settings
+from tests.cloud.callable_http import CALLABLES
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 DISCOVER = "from firebase_functions.private import serving\nprint(serving.functions_as_yaml(serving.get_functions()))\n"
@@ -34,14 +35,6 @@ def discover() -> dict[str, Any]:
     result = run_discovery()
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)  # type: ignore[no-any-return]
-
-
-CALLABLES = (
-    "trigger_long_form_video_job",
-    "cancel_long_form_video_job",
-    "get_playback_urls",
-    "delete_long_form_video_job",
-)
 
 
 def test_discovery_finds_exactly_the_entry_points_with_their_triggers() -> None:

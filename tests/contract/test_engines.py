@@ -46,6 +46,13 @@ class Engine(Protocol):
     def run(self, world: FakeWorld, job_id: str) -> Job:
         """Run the job to its end (through a crash, as its engine would) and return it."""
 
+    def resume(self, world: FakeWorld, job_id: str) -> Job:
+        """Resume the failed job in place (as the resume use case does) and run it to its end."""
+
+
+def resumed(world: FakeWorld, job_id: str) -> Job:
+    return world.jobs.update(job_id, Job.resume)
+
 
 class LocalEngine:
     name = "local"
@@ -55,6 +62,10 @@ class LocalEngine:
             return world.runner(attempts=ATTEMPTS).run(job_id)
         except Crash:
             return world.runner(attempts=ATTEMPTS).run(job_id)  # a new process: `longform resume`
+
+    def resume(self, world: FakeWorld, job_id: str) -> Job:
+        resumed(world, job_id)
+        return self.run(world, job_id)
 
 
 class _DroppedConnection(httpx.WSGITransport):
@@ -71,6 +82,12 @@ class InngestEngine:
     name = "inngest"
 
     def run(self, world: FakeWorld, job_id: str) -> Job:
+        return self.drive(world, job_id, lambda dev, job: dev.send([requested(job)]))
+
+    def resume(self, world: FakeWorld, job_id: str) -> Job:
+        return self.drive(world, job_id, lambda dev, job: dev.send([requested(resumed(world, job_id))]))
+
+    def drive(self, world: FakeWorld, job_id: str, begin: Callable[[InngestDevServer, Job], object]) -> Job:
         app = flask.Flask("inngest_api")  # what functions-framework does with main.inngest_api
         holder: dict[str, Cloud] = {}
 
@@ -85,12 +102,17 @@ class InngestEngine:
             )
             holder["cloud"] = Cloud(Settings(stitch_backend="ffmpeg"), inngest=client, pipeline=world.pipeline())
             dev.sync(APP_URL)
-            job = world.jobs.get(job_id)
-            dev.send([{"name": JOB_REQUESTED, "data": {"jobId": job_id, "userId": job.user_id}, "id": job_id}])
+            begin(dev, world.jobs.get(job_id))
             dev.wait_idle(timeout=60)
             failures = [r.error for r in dev.runs if r.status == "Failed" and r.error and "executor" in str(r.error)]
             assert not failures, failures  # the stand-in itself must not break
         return world.jobs.get(job_id)
+
+
+def requested(job: Job) -> dict[str, object]:
+    """The event the Inngest engine sends to start (or resume) a job's run."""
+    data = {"jobId": job.job_id, "userId": job.user_id, "runKey": job.run_key}
+    return {"name": JOB_REQUESTED, "data": data, "id": job.run_key}
 
 
 @pytest.fixture(params=[LocalEngine(), InngestEngine()], ids=lambda engine: engine.name)
@@ -255,3 +277,47 @@ def test_a_crash_mid_job_resumes_without_generating_any_scene_twice(
     assert world.model.started_indexes() == [0, 1, 2, 3]  # every scene paid for once
     assert [s.attempts for s in job.segments] == [1, 1, 1, 1]
     assert len(world.frames.calls) == 3  # finished frames are not extracted again
+
+
+def test_a_failed_job_resumed_in_place_makes_only_the_missing_scenes(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    error = PermanentError("the prompt was blocked")
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, failures={2: [error]}))
+    job_id = world.submit(4)
+    failed = engine.run(world, job_id)
+    assert (failed.status, failed.error_step) == (Status.FAILED, "segment-2-start")
+    assert world.model.started_indexes() == [0, 1, 2]
+
+    job = engine.resume(world, job_id)  # the model takes scene 3 this time
+
+    assert (job.status, job.progress) == (Status.COMPLETED, 100)
+    assert world.model.started_indexes() == [0, 1, 2, 2, 3]  # scenes 1 and 2 were not paid for again
+    assert [s.attempts for s in job.segments] == [1, 1, 2, 1]
+    assert [s.first_frame_key for s in world.model.started][3] == frame_key(job_id, 1)  # the chain goes on
+    assert [(r.error, r.error_step) for r in job.resumes] == [("the prompt was blocked", "segment-2-start")]
+    assert world.stitcher.calls == [(job_id, [segment_key(job_id, i) for i in range(4)], final_key(job_id))]
+
+
+def test_replaying_a_failed_run_from_the_dashboard_resumes_the_job_in_place(
+    make_world: Callable[..., FakeWorld],
+) -> None:
+    """Inngest's answer for dead letters: Replay on the failed run. The replayed run (a fresh step
+    history, the same event) finds its job failed, resumes it in place and makes only what is missing."""
+    blobs = InMemoryBlobStore()
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, failures={1: [PermanentError("blocked")]}))
+    job_id = world.submit(3)
+
+    def fail_then_replay(dev: InngestDevServer, job: Job) -> None:
+        dev.send([requested(job)])
+        dev.wait_idle(timeout=60)
+        assert world.jobs.get(job_id).status is Status.FAILED
+        [failed] = [r for r in dev.runs_of("longform-generate_long_form_video") if r.status == "Failed"]
+        dev.replay(failed)
+
+    job = InngestEngine().drive(world, job_id, fail_then_replay)
+
+    assert job.status is Status.COMPLETED
+    assert world.model.started_indexes() == [0, 1, 1, 2]
+    assert [(r.error, r.error_step) for r in job.resumes] == [("blocked", "segment-1-start")]

@@ -160,6 +160,22 @@ def test_a_failed_or_cancelled_job_gives_back_what_it_did_not_make_once(store: J
         assert (usage.seconds, usage.returned_seconds) == (8, 16)
 
 
+def test_a_resume_books_back_what_the_job_returned_within_the_limits_or_not_at_all(store: JobStore) -> None:
+    job = reserving(24, prompts=3)
+    store.submit(job)
+    store.update(job.job_id, lambda j: j.move_to(Status.FAILED))  # nothing made: 24 s returned
+    store.submit(reserving(8))
+    assert store.usage("spender", DAY).seconds == 8
+    with pytest.raises(BudgetExhausted):
+        store.update(job.job_id, Job.resume, limits=SpendLimits(30, 3600))  # 8 + 24 > 30
+    assert store.get(job.job_id).status is Status.FAILED and store.usage("spender", DAY).seconds == 8
+    resumed = store.update(job.job_id, Job.resume, limits=SpendLimits(32, 3600))
+    assert resumed.status is Status.GENERATING
+    for owner in ("spender", PROJECT):
+        usage = store.usage(owner, DAY)
+        assert (usage.seconds, usage.returned_seconds) == (32, 0)
+
+
 def test_concurrent_submits_never_overspend(store: JobStore) -> None:
     outcomes: list[str] = []
 

@@ -13,9 +13,14 @@ from pathlib import Path
 import pytest
 
 from devtools.media import probe
+from longform import bootstrap
+from longform.adapters.preview_video_model import PreviewVideoModel
 from longform.adapters.sqlite import Database
 from longform.adapters.sqlite_job_store import SqliteJobStore
+from longform.config import Settings
+from longform.errors import PermanentError
 from longform.job import Status
+from longform.ports import SegmentSpec
 
 FPS = 24
 
@@ -135,3 +140,36 @@ def test_a_killed_generate_finishes_with_resume_without_remaking_finished_segmen
         assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert [s["attempts"] for s in summary["segments"]][: len(finished)] == [1] * len(finished)
     assert abs(probe(Path(summary["output"])).frames - 4 * 8 * FPS) <= 3
+
+
+@pytest.mark.slow
+def test_a_failed_job_resumes_in_place_making_only_its_missing_scenes(tmp_path: Path) -> None:
+    """Scene 3 fails (a renderer that refuses it, in this process); `longform resume` then makes
+    scenes 3 and 4 only, and the video is whole."""
+    data = tmp_path / "data"
+
+    class RefusesScene3(PreviewVideoModel):
+        def start(self, spec: SegmentSpec) -> str:
+            if spec.index == 2:
+                raise PermanentError("the renderer refused scene 3")
+            return super().start(spec)
+
+    local = bootstrap.local(Settings(data_dir=data, retry_base_seconds=0.01), model=RefusesScene3)
+    prompts = ["Dawn over a lake", "Mist lifts", "A boat sets out", "It reaches the far shore"]
+    job_id = local.service.trigger(bootstrap.LOCAL_USER, {"prompts": prompts, "segmentSeconds": 4})["jobId"]
+    assert local.engine.finished[job_id].wait(120)
+    failed = local.service.job(bootstrap.LOCAL_USER, job_id)
+    assert (failed.status, failed.error_step) == (Status.FAILED, "segment-2-start")
+    made = {i: (data / f"blobs/jobs/{job_id}/segments/{i}.mp4").stat() for i in (0, 1)}
+
+    result = longform("resume", job_id[:8], "--data-dir", str(data), "--json", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "completed"
+    for i, before in made.items():  # the very same files: not rendered again
+        after = (data / f"blobs/jobs/{job_id}/segments/{i}.mp4").stat()
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert [s["attempts"] for s in summary["segments"]] == [1, 1, 2, 1]
+    assert abs(probe(Path(summary["output"])).frames - 4 * 4 * FPS) <= 3
+    assert len(local.service.job(bootstrap.LOCAL_USER, job_id).resumes) == 1

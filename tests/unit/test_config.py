@@ -64,7 +64,9 @@ def test_only_reads_just_the_named_fields() -> None:
 
 
 def test_changes_are_validated_like_the_environment() -> None:
-    assert Settings().with_(concurrency=2).concurrency == 2
+    changed = Settings().with_(concurrency=2)
+    assert changed.concurrency == 2
+    assert changed.model_fields_set == {"concurrency"}  # what was set on purpose, nothing else
     with pytest.raises(InvalidSetting, match="LONGFORM_CONCURRENCY: must be at least 1"):
         Settings().with_(concurrency=0)
 

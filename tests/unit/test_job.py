@@ -156,6 +156,43 @@ def test_a_job_that_ends_early_gives_back_the_seconds_of_the_scenes_it_did_not_m
     assert job.budget.returned_seconds == 16
 
 
+def test_a_failed_job_resumes_in_place_keeping_what_was_made_and_its_history() -> None:
+    job = job_in(Status.GENERATING)
+    job.budget = Reservation(day="2026-11-29", seconds=24)
+    job.start_segment(0)
+    job.complete_segment(0, "file:///0.mp4")
+    job.start_segment(1)
+    job.fail_segment(1, "blocked")
+    job.fail("blocked", "segment-1-start", now="2026-11-29T10:00:00.000Z")
+    progress = job.progress
+
+    job.resume(now="2026-11-29T11:00:00.000Z")
+
+    assert (job.status, job.progress, job.error, job.error_step) == (Status.GENERATING, progress, None, None)
+    assert [(s.status, s.attempts, s.error) for s in job.segments] == [
+        (SegmentStatus.COMPLETED, 1, None),
+        (SegmentStatus.PENDING, 1, None),
+        (SegmentStatus.PENDING, 0, None),
+    ]
+    [resume] = job.resumes
+    assert (resume.at, resume.failed_at, resume.error, resume.error_step) == (
+        "2026-11-29T11:00:00.000Z",
+        "2026-11-29T10:00:00.000Z",
+        "blocked",
+        "segment-1-start",
+    )
+    assert job.budget.returned_seconds == 0 and "failedAt" not in job.timings
+    assert job.run_key == f"{job.job_id}-r1"
+
+
+@pytest.mark.parametrize("status", [s for s in Status if s is not Status.FAILED])
+def test_only_a_failed_job_can_be_resumed(status: Status) -> None:
+    job = job_in(status)
+    with pytest.raises(IllegalTransition):
+        job.resume()
+    assert job.status is status
+
+
 def test_job_round_trips_through_json_with_camel_case_fields() -> None:
     job = job_in(Status.GENERATING)
     data = job.to_json()

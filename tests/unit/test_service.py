@@ -12,6 +12,7 @@ from longform.errors import (
     InvalidRequest,
     JobNotFound,
     JobNotQueued,
+    NotResumable,
     PermissionDenied,
     TooManyActiveJobs,
     TransientError,
@@ -299,3 +300,58 @@ def test_retention_removes_old_scene_media_then_old_videos_and_marks_each_job() 
     gone = jobs.job(ANN, old)
     assert (gone.video_uri, gone.video_removed_at) == (None, "2026-11-29T00:00:00.000Z")
     assert jobs.playback(ANN, {"jobId": old})["videoUrl"] is None
+
+
+# -- resuming ---------------------------------------------------------------------------------
+
+
+def failed_job(jobs: JobService, caller: Caller, scenes: int = 3, made: int = 1) -> str:
+    """A job that made ``made`` scenes, then failed on the next."""
+    job_id = jobs.trigger(caller, {"prompts": [f"scene {i}" for i in range(scenes)]})["jobId"]
+
+    def fail(job: Job) -> None:
+        job.move_to(Status.GENERATING)
+        for i in range(made):
+            job.start_segment(i)
+            job.complete_segment(i, f"mem://{segment_key(job_id, i)}")
+        job.start_segment(made)
+        job.fail_segment(made, "blocked")
+        job.fail("blocked", f"segment-{made}-start")
+
+    jobs.jobs.update(job_id, fail)
+    return job_id
+
+
+def test_resuming_a_failed_job_books_back_its_seconds_and_starts_it_again() -> None:
+    jobs = budgeted(24)
+    job_id = failed_job(jobs, ANN)
+    assert jobs.usage(ANN)["usedSeconds"] == 8  # the failed job gave back its two unmade scenes
+    assert jobs.resume(ANN, {"jobId": job_id}) == {"jobId": job_id, "status": "generating"}
+    assert jobs.usage(ANN)["usedSeconds"] == 24
+    assert jobs.engine.started[-1] == job_id  # type: ignore[attr-defined]
+    assert len(jobs.job(ANN, job_id).resumes) == 1
+
+
+def test_a_resume_that_does_not_fit_todays_budget_leaves_the_job_failed() -> None:
+    jobs = budgeted(24)
+    job_id = failed_job(jobs, ANN)
+    jobs.trigger(ANN, {"prompts": ["another"]})  # 16 s used now: the 16 s to take back do not fit
+    with pytest.raises(BudgetExhausted):
+        jobs.resume(ANN, {"jobId": job_id})
+    job = jobs.job(ANN, job_id)
+    assert (job.status, job.resumes) == (Status.FAILED, [])
+    assert jobs.usage(ANN)["usedSeconds"] == 16
+
+
+def test_only_the_owner_resumes_and_only_a_failed_job_unless_unfinished_ones_are_allowed() -> None:
+    jobs = budgeted(600)
+    job_id = failed_job(jobs, ANN)
+    with pytest.raises(PermissionDenied):
+        jobs.resume(BOB, {"jobId": job_id})
+    running = jobs.trigger(ANN, {"prompts": ["a"]})["jobId"]
+    with pytest.raises(NotResumable, match="still running"):
+        jobs.resume(ANN, {"jobId": running})
+    assert jobs.resume(ANN, {"jobId": running}, unfinished=True)["status"] == "queued"  # the CLI's case
+    jobs.cancel(ANN, {"jobId": running})
+    with pytest.raises(NotResumable, match="cancelled"):
+        jobs.resume(ANN, {"jobId": running}, unfinished=True)

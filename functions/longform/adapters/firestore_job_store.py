@@ -30,7 +30,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from ..budget import PROJECT, SpendLimits, Usage, admit, returned_by
+from ..budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, returned_by
 from ..errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
 from ..job import Job, Status
 
@@ -109,7 +109,9 @@ class FirestoreJobStore:
         with _mapped_errors():
             return _job(self.jobs.document(job_id).get())
 
-    def update(self, job_id: str, change: Callable[[Job], None]) -> Job:
+    def update(self, job_id: str, change: Callable[[Job], None], limits: SpendLimits | None = None) -> Job:
+        if limits is not None:
+            return self._update_within(job_id, change, limits)
         ref = self.jobs.document(job_id)
         for attempt in range(ATTEMPTS):
             with _mapped_errors():
@@ -131,6 +133,38 @@ class FirestoreJobStore:
                     batch.set(self._ledger(owner, job.budget.day), change_, merge=True)
             if _committed(batch.commit):
                 return job
+            _backoff(attempt)
+        raise TransientError(f"updating job {job_id}: still contended after {ATTEMPTS} attempts")
+
+    def _update_within(self, job_id: str, change: Callable[[Job], None], limits: SpendLimits) -> Job:
+        """``update`` for a change that may take seconds back into the budget: one transaction that
+        reads the job and its day's ledgers, so the check and the booking cannot race."""
+        ref = self.jobs.document(job_id)
+
+        @firestore.transactional
+        def once(transaction: firestore.Transaction) -> Job:
+            job = _job(ref.get(transaction=transaction))
+            before = job.model_copy(deep=True)
+            change(job)
+            taken = -returned_by(before, job)
+            if job.budget is not None and taken:
+                day = job.budget.day
+                ledgers = [self._ledger(owner, day) for owner in (job.user_id, PROJECT)]
+                user, project = (_usage(ledger.get(transaction=transaction), day) for ledger in ledgers)
+                admit_taken_back(limits, before, job, user, project)
+                for ledger in ledgers:
+                    transaction.set(ledger, _increments(day, seconds=taken, returned_seconds=-taken), merge=True)
+            if job.to_json() != before.to_json():
+                transaction.set(ref, job.to_json())
+            return job
+
+        for attempt in range(ATTEMPTS):
+            with _mapped_errors():
+                try:
+                    return once(self.client.transaction(max_attempts=1))  # type: ignore[no-any-return]
+                except (gexc.Aborted, ValueError) as exc:
+                    if not _lost_a_lock(exc):
+                        raise
             _backoff(attempt)
         raise TransientError(f"updating job {job_id}: still contended after {ATTEMPTS} attempts")
 

@@ -37,9 +37,9 @@ class NotifyingJobStore:
     def get(self, job_id: str) -> Job:
         return self.inner.get(job_id)
 
-    def update(self, job_id: str, change: Callable[[Job], None]) -> Job:
+    def update(self, job_id: str, change: Callable[[Job], None], limits: SpendLimits | None = None) -> Job:
         with self._lock:
-            job = self.inner.update(job_id, change)
+            job = self.inner.update(job_id, change, limits)
             self.listener(job)
         return job
 

@@ -6,7 +6,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from ..budget import PROJECT, SpendLimits, Usage, admit, returned_by
+from ..budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, returned_by
 from ..errors import JobNotFound, LongformError, TooManyActiveJobs
 from ..job import FINAL_STATUSES, Job
 from .sqlite import Database
@@ -54,11 +54,14 @@ class SqliteJobStore:
         with self.db.connect() as conn:
             return _read(conn, job_id)
 
-    def update(self, job_id: str, change: Callable[[Job], None]) -> Job:
+    def update(self, job_id: str, change: Callable[[Job], None], limits: SpendLimits | None = None) -> Job:
         with self.db.connect(write=True) as conn:
             job = _read(conn, job_id)
             before = job.model_copy(deep=True)
             change(job)
+            if limits is not None and job.budget is not None:
+                day = job.budget.day
+                admit_taken_back(limits, before, job, _usage(conn, job.user_id, day), _usage(conn, PROJECT, day))
             conn.execute(
                 "UPDATE jobs SET status = ?, data = ? WHERE job_id = ?",
                 (job.status, json.dumps(job.to_json()), job_id),

@@ -59,6 +59,11 @@ def cancel_job(req: https_fn.CallableRequest[Any], cloud: Cloud) -> dict[str, An
     return _answer(lambda: cloud.service.cancel(caller(req), req.data))
 
 
+def resume_job(req: https_fn.CallableRequest[Any], cloud: Cloud) -> dict[str, Any]:
+    """Continue the owner's failed job in place: only its missing scenes are generated."""
+    return _answer(lambda: cloud.service.resume(caller(req), req.data))
+
+
 def playback_urls(req: https_fn.CallableRequest[Any], cloud: Cloud) -> dict[str, Any]:
     """Fresh signed links to play the owner's job: the final video and each scene."""
     return _answer(lambda: cloud.service.playback(caller(req), req.data))

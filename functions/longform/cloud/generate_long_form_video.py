@@ -16,7 +16,7 @@ import inngest
 from ..logs import log_context
 from ..workflow import generate_segments
 from .composition import Cloud
-from .inngest_client import JOB_CANCELLED, JOB_REQUESTED, STITCH_REQUESTED, event_field
+from .inngest_client import JOB_CANCELLED, JOB_REQUESTED, STITCH_REQUESTED, event_field, run_key_of
 from .inngest_steps import InngestSteps, marks_job_failed, run_workflow
 
 RETRIES = 4  # per step: 5 attempts with Inngest's backoff
@@ -38,7 +38,7 @@ def create(cloud: Cloud) -> inngest.Function[Any]:
             inngest.Concurrency(scope="env", key=VIDEO_MODEL_QUEUE, limit=cloud.settings.model_concurrency),
         ],
         cancel=[inngest.Cancel(event=JOB_CANCELLED, if_exp="event.data.jobId == async.data.jobId")],
-        idempotency="event.data.jobId",
+        idempotency="event.data.runKey",  # one run per job and resume (the job id, jobId-r1, …)
         on_failure=marks_job_failed(lambda: cloud.jobs),
     )
     def generate_long_form_video(ctx: inngest.ContextSync) -> dict[str, Any]:
@@ -53,8 +53,8 @@ def _generate(cloud: Cloud, ctx: inngest.ContextSync, job_id: str, user_id: str)
     keys = generate_segments(cloud.pipeline, InngestSteps(ctx), job_id)
     # A step of its own, so a replay does not send it again; the event id makes Inngest drop a
     # repeat should the send be retried after it went through.
-    stitch = inngest.Event(
-        name=STITCH_REQUESTED, data={"jobId": job_id, "userId": user_id, "segmentKeys": keys}, id=f"{job_id}-stitch"
-    )
+    run_key = run_key_of(ctx.event)
+    data = {"jobId": job_id, "userId": user_id, "segmentKeys": keys, "runKey": run_key}
+    stitch = inngest.Event(name=STITCH_REQUESTED, data=data, id=f"{run_key}-stitch")
     ctx.step.send_event("request-stitch", stitch)
     return {"jobId": job_id, "segmentKeys": keys}

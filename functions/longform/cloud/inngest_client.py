@@ -18,9 +18,9 @@ from ..errors import TransientError
 
 APP_ID = "longform"
 
-JOB_REQUESTED = "video/long_form.requested"  # data: jobId, userId
+JOB_REQUESTED = "video/long_form.requested"  # data: jobId, userId, runKey
 JOB_CANCELLED = "video/long_form.cancelled"  # data: jobId, userId
-STITCH_REQUESTED = "video/stitch.requested"  # data: jobId, userId, segmentKeys
+STITCH_REQUESTED = "video/stitch.requested"  # data: jobId, userId, segmentKeys, runKey
 
 
 def send_event(
@@ -43,3 +43,9 @@ def event_field(event: inngest.Event, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise inngest.NonRetriableError(f"{event.name} without {name}")
     return value
+
+
+def run_key_of(event: inngest.Event) -> str:
+    """The run's key (``Job.run_key``): the job id for a first run, ``jobId-rN`` after a resume."""
+    key = event.data.get("runKey")
+    return key if isinstance(key, str) and key else event_field(event, "jobId")

@@ -13,9 +13,11 @@ class InngestEngine:
         self.client = client
 
     def start(self, job: Job) -> None:
-        # The event id is the job id: should the send be retried after it went through, Inngest
-        # drops the repeat (24 h), and the function's idempotency key allows one run per job.
-        send_event(self.client, JOB_REQUESTED, {"jobId": job.job_id, "userId": job.user_id}, id=job.job_id)
+        # The event id is the run's key (the job id, then jobId-r1… for each resume): should the send
+        # be retried after it went through, Inngest drops the repeat (24 h), and the function's
+        # idempotency key (the same runKey) allows one run per job and resume, not one per job.
+        data = {"jobId": job.job_id, "userId": job.user_id, "runKey": job.run_key}
+        send_event(self.client, JOB_REQUESTED, data, id=job.run_key)
 
     def cancel(self, job: Job) -> None:
         send_event(self.client, JOB_CANCELLED, {"jobId": job.job_id, "userId": job.user_id})

@@ -30,7 +30,7 @@ def create(cloud: Cloud) -> inngest.Function[Any]:
         trigger=inngest.TriggerEvent(event=STITCH_REQUESTED),
         retries=RETRIES,
         cancel=[inngest.Cancel(event=JOB_CANCELLED, if_exp="event.data.jobId == async.data.jobId")],
-        idempotency="event.data.jobId",
+        idempotency="event.data.runKey",
         on_failure=marks_job_failed(
             lambda: cloud.jobs, "stitch"
         ),  # a failure outside a step (a poll limit) is still the stitch's
