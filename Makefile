@@ -50,14 +50,18 @@ $(NODE_STAMP): package.json package-lock.json
 	else echo "npm not found: firebase-tools not installed, the emulator tests will skip"; fi
 
 # The Firebase emulators (Functions, Firestore, Auth), the Cloud Storage emulator and the stand-ins
-# for Veo, the Transcoder, OAuth and Inngest, all on 127.0.0.1; Ctrl-C stops them all.
+# for Veo, the Transcoder, OAuth and Inngest, all on 127.0.0.1; Ctrl-C (or kill) stops them all.
+# EMULATOR_ARGS: --sleep-factor, --poll-seconds, --free-ports, --functions-port and the other ports (--help).
 emulators: $(STAMP) $(NODE_STAMP)
 	$(PY) -m devtools.emulator_suite $(EMULATOR_ARGS)
 
 test-emulators: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/emulators
 
-test: $(STAMP) browser $(NODE_STAMP)
+# With npm, the tests also check the vendored Firebase SDK (make web); without it that test fails under CI.
+WEB_FOR_TESTS := $(if $(shell command -v npm),web,)
+
+test: $(STAMP) browser $(NODE_STAMP) $(WEB_FOR_TESTS)
 	$(PY) -m pytest
 
 test-unit: $(STAMP)
@@ -80,5 +84,9 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run.py
 
+# Also what an emulator suite that was killed (kill -9) left: its processes, functions/.env.local and
+# .secret.local (the originals put back), and firebase-tools' logs from before they went to the suite's work dir.
 clean:
+	@if [ -x $(PY) ]; then $(PY) -m devtools.emulator_suite --recover; fi
 	rm -rf .longform out test-output .pytest_cache .ruff_cache .mypy_cache
+	rm -f *-debug.log functions/*-debug.log firebase.emulators-test.json

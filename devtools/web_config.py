@@ -1,5 +1,6 @@
 """``web/config.json``, the Firebase-mode page's settings, made from their one source: the region
-from ``longform.config`` (LONGFORM_REGION), the emulator addresses from ``firebase.json``.
+and the playback links' lifetime from ``longform.config`` (LONGFORM_REGION, PLAYBACK_URL_MINUTES),
+the emulator addresses from ``firebase.json``.
 
 ``make web`` writes it (``python -m devtools.web_config``); a test fails if the committed file
 differs from what this makes.
@@ -20,9 +21,11 @@ EMULATORS = ("auth", "firestore", "functions")
 
 def render(settings: Settings | None = None) -> str:
     emulators = json.loads((ROOT / "firebase.json").read_text())["emulators"]
+    settings = settings or Settings.from_env(only={"region", "playback_url_minutes"})
     config = {
         "mode": "firebase",
-        "region": (settings or Settings.from_env(only={"region"})).region,
+        "region": settings.region,
+        "playbackUrlMinutes": settings.playback_url_minutes,  # how long get_playback_urls' links live
         "emulators": {
             name: f"{emulators[name].get('host', '127.0.0.1')}:{emulators[name]['port']}" for name in EMULATORS
         },

@@ -1,11 +1,22 @@
 // Firebase mode: the page as deployed on Firebase Hosting (or under the emulators).
 // The SDK is vendored under vendor/firebase by `make web`; index.html's import map resolves it.
+// The interface is documented in backend.js.
 import { initializeApp } from "firebase/app";
-import { connectAuthEmulator, getAuth, onAuthStateChanged, signInAnonymously } from "firebase/auth";
+import {
+  GoogleAuthProvider,
+  connectAuthEmulator,
+  createUserWithEmailAndPassword,
+  getAuth,
+  onAuthStateChanged,
+  signInWithEmailAndPassword,
+  signInWithPopup,
+  signOut,
+} from "firebase/auth";
 import {
   collection,
   connectFirestoreEmulator,
   doc,
+  getDoc,
   getDocs,
   getFirestore,
   limit,
@@ -16,11 +27,12 @@ import {
 } from "firebase/firestore";
 import { connectFunctionsEmulator, getFunctions, httpsCallable } from "firebase/functions";
 import { CallError } from "./call-error.js";
+import { linkMinutes } from "./links.js";
 
 const RECENT_JOBS = 20;
 
 // config (web/config.json, written by `make web` from the settings and firebase.json):
-// {mode: "firebase", region, firebase?: {apiKey, projectId, …}, emulators?}
+// {mode: "firebase", region, firebase?: {apiKey, projectId, …}, emulators?, playbackUrlMinutes?}
 // Without `firebase` options the page uses Hosting's reserved /__/firebase/init.json (served by
 // deployed Hosting and by its emulator). `emulators` is used only when the page itself is served
 // from this machine, so the same file works deployed and under `firebase emulators:start`.
@@ -36,7 +48,6 @@ export async function createFirebaseBackend(config) {
     connectFirestoreEmulator(db, ...hostPort(firestore));
     connectFunctionsEmulator(functions, ...hostPort(functionsHost));
   }
-  const user = await signedIn(auth);
 
   async function call(name, data) {
     try {
@@ -48,30 +59,79 @@ export async function createFirebaseBackend(config) {
     }
   }
 
+  // Nobody signed in (or an anonymous account, which may not start jobs): nothing of theirs to read.
+  function uid() {
+    return auth.currentUser?.uid ?? null;
+  }
+
   return {
     mode: "firebase",
-    who: user.isAnonymous ? "Signed in anonymously" : `Signed in as ${user.email ?? user.uid}`,
+    accounts: true,
+    linkMinutes: linkMinutes(config),
+
+    onUser(onChange) {
+      return onAuthStateChanged(auth, (user) => onChange(user ? describe(user) : null));
+    },
+
+    async signIn({ method, email, password, create = false }) {
+      try {
+        let credential;
+        if (method === "google") {
+          const provider = new GoogleAuthProvider();
+          provider.setCustomParameters({ prompt: "select_account" });
+          credential = await signInWithPopup(auth, provider);
+        } else if (create) {
+          credential = await createUserWithEmailAndPassword(auth, email, password);
+        } else {
+          credential = await signInWithEmailAndPassword(auth, email, password);
+        }
+        return describe(credential.user);
+      } catch (err) {
+        throw new Error(authMessage(err));
+      }
+    },
+
+    signOut: () => signOut(auth),
+
     trigger: (request) => call("trigger_long_form_video_job", request),
     cancel: (jobId) => call("cancel_long_form_video_job", { jobId }),
+    deleteJob: (jobId) => call("delete_long_form_video_job", { jobId }),
+    playback: (jobId) => call("get_playback_urls", { jobId }),
+
+    // usage/{uid}/days/{YYYY-MM-DD} (UTC): written by the functions with the user's first job of
+    // the day, so before that today is unused and the limit is not known here.
+    async usage() {
+      const user = uid();
+      if (!user) return null;
+      const day = new Date().toISOString().slice(0, 10);
+      const snapshot = await getDoc(doc(db, "usage", user, "days", day));
+      const data = snapshot.exists() ? snapshot.data() : {};
+      const usedSeconds = data.seconds ?? 0;
+      const limitSeconds = data.limitSeconds ?? null;
+      const leftSeconds = limitSeconds === null ? null : Math.max(0, limitSeconds - usedSeconds);
+      return { day, usedSeconds, limitSeconds, leftSeconds };
+    },
 
     watch(jobId, onJob, onError) {
       return onSnapshot(
         doc(db, "videoJobs", jobId),
-        (snapshot) => snapshot.exists() && onJob(playable(snapshot.data())),
+        (snapshot) => (snapshot.exists() ? onJob(snapshot.data()) : onError(new Error("the job no longer exists"))),
         onError,
       );
     },
 
     async listJobs() {
+      const user = uid();
+      if (!user) throw new Error("sign in to see your jobs");
       // The rules let a user read only their own jobs, so the query must say so (index in firestore.indexes.json).
       const q = query(
         collection(db, "videoJobs"),
-        where("userId", "==", user.uid),
+        where("userId", "==", user),
         orderBy("timings.createdAt", "desc"),
         orderBy("jobId"),
         limit(RECENT_JOBS),
       );
-      return (await getDocs(q)).docs.map((d) => playable(d.data()));
+      return (await getDocs(q)).docs.map((d) => d.data());
     },
   };
 }
@@ -81,21 +141,32 @@ function hostPort(hostAndPort) {
   return [host, Number(port)];
 }
 
-function signedIn(auth) {
-  return new Promise((resolve, reject) => {
-    const stop = onAuthStateChanged(auth, (user) => {
-      stop();
-      if (user) resolve(user);
-      else signInAnonymously(auth).then((credential) => resolve(credential.user), reject);
-    }, reject);
-  });
+function describe(user) {
+  const name = user.displayName && user.email ? `${user.displayName} (${user.email})` : user.email ?? user.displayName;
+  return { uid: user.uid, name: name ?? "an account without a name or email", anonymous: user.isAnonymous };
 }
 
-// The final video has a signed https URL (videoUrl) when the functions could sign one; segments
-// live at gs:// URIs, which a browser cannot play, so the Editor shows no preview for them.
-function playable(job) {
-  return {
-    ...job,
-    segments: job.segments.map((s) => ({ ...s, url: s.uri?.startsWith("https://") ? s.uri : null })),
-  };
+// Firebase Auth's error codes, in words a person can act on.
+const AUTH_MESSAGES = {
+  "auth/invalid-credential": "Wrong email or password.",
+  "auth/wrong-password": "Wrong email or password.",
+  "auth/user-not-found": "Wrong email or password.",
+  "auth/invalid-email": "That is not an email address.",
+  "auth/missing-email": "Enter your email address.",
+  "auth/missing-password": "Enter your password.",
+  "auth/weak-password": "Choose a longer password: at least 6 characters.",
+  "auth/email-already-in-use": "There is already an account with that email: sign in instead.",
+  "auth/user-disabled": "This account is disabled.",
+  "auth/too-many-requests": "Too many tries: wait a little, then try again.",
+  "auth/popup-closed-by-user": "The sign-in window was closed before signing in.",
+  "auth/cancelled-popup-request": "The sign-in window was closed before signing in.",
+  "auth/popup-blocked": "The browser blocked the sign-in window: allow pop-ups for this site and try again.",
+  "auth/operation-not-allowed": "This way of signing in is not enabled for this project.",
+  "auth/network-request-failed": "Could not reach the sign-in service: check the connection and try again.",
+  "auth/unauthorized-domain": "Sign-in is not allowed from this address: add it to Firebase Auth's authorized domains.",
+  "auth/auth-domain-config-required": "Google sign-in needs authDomain in this site's Firebase settings.",
+};
+
+function authMessage(err) {
+  return AUTH_MESSAGES[err?.code] ?? `Could not sign in: ${err?.message ?? err}`;
 }

@@ -1,9 +1,12 @@
 // Local mode: `longform serve`. The callable protocol over fetch, job updates as server-sent events.
+// One local user, always signed in. The interface is documented in backend.js.
 import { CallError } from "./call-error.js";
 import { isFinal } from "./jobs.js";
+import { linkMinutes } from "./links.js";
 
 export function createLocalBackend(config) {
   const base = `/${config.project}/${config.region}`;
+  const user = { uid: config.user ?? "local", name: "the local user", anonymous: false };
 
   async function call(name, data) {
     let response;
@@ -24,11 +27,29 @@ export function createLocalBackend(config) {
     return body.result;
   }
 
+  async function get(path, what) {
+    const response = await fetch(path, { cache: "no-store" });
+    if (!response.ok) throw new Error(`could not read ${what}: HTTP ${response.status}`);
+    return response.json();
+  }
+
   return {
     mode: "local",
-    who: "Local mode: one local user, no cloud account",
+    accounts: false,
+    linkMinutes: linkMinutes(config),
+
+    onUser(onChange) {
+      queueMicrotask(() => onChange(user));
+      return () => {};
+    },
+    signIn: async () => user,
+    signOut: async () => {},
+
     trigger: (request) => call("trigger_long_form_video_job", request),
     cancel: (jobId) => call("cancel_long_form_video_job", { jobId }),
+    deleteJob: (jobId) => call("delete_long_form_video_job", { jobId }),
+    playback: (jobId) => call("get_playback_urls", { jobId }),
+    usage: () => get("/__/longform/usage", "today's usage"),
 
     watch(jobId, onJob, onError) {
       const source = new EventSource(`/__/longform/jobs/${encodeURIComponent(jobId)}/events`);
@@ -45,9 +66,7 @@ export function createLocalBackend(config) {
     },
 
     async listJobs() {
-      const response = await fetch("/__/longform/jobs", { cache: "no-store" });
-      if (!response.ok) throw new Error(`could not list jobs: HTTP ${response.status}`);
-      return (await response.json()).jobs;
+      return (await get("/__/longform/jobs", "your jobs")).jobs;
     },
   };
 }

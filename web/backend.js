@@ -1,14 +1,39 @@
 // The data layer: one interface, two backends, picked by the config the server provides.
+// backend-local.js and backend-firebase.js return objects with exactly these members (a browser
+// test compares them), so the page has one code path for both:
 //
 //   backend.mode                 "local" | "firebase"
-//   backend.who                  a line saying who is signed in
+//   backend.accounts             false: one local user, always signed in (no sign-in to offer);
+//                                true: Firebase Auth accounts (Google, or email and password)
+//   backend.linkMinutes          how long a playback link lives (PLAYBACK_URL_MINUTES, 60 unless
+//                                the config says); the page asks for fresh links before then
+//   backend.onUser(onChange)     → unsubscribe; onChange(user | null) once the sign-in state is
+//                                known, then on every change. user = {uid, name, anonymous}
+//                                (anonymous accounts may not start jobs: the page asks them to sign in)
+//   backend.signIn({method: "google"})                                 → user (a popup; the Auth
+//                                emulator shows its own sign-in page)
+//   backend.signIn({method: "password", email, password, create})     → user (create: a new account)
+//                                Local mode resolves to the local user. Failures throw an Error
+//                                whose message can be shown as is.
+//   backend.signOut()            → nothing (local mode: does nothing)
 //   backend.trigger(request)     → {jobId, status}      (callable trigger_long_form_video_job)
 //   backend.cancel(jobId)        → {jobId, status}      (callable cancel_long_form_video_job)
+//   backend.deleteJob(jobId)     → {jobId, deleted}     (callable delete_long_form_video_job:
+//                                cancels it if it runs, deletes its files and its document)
+//   backend.playback(jobId)      → {jobId, videoUrl, segments: [{index, url}]} (callable
+//                                get_playback_urls: fresh short-lived links, null where nothing can
+//                                be played). The ONLY way the page plays anything: the bucket is
+//                                private, and a job's own videoUrl / segment uri are not used.
+//   backend.usage()              → {day, usedSeconds, limitSeconds, leftSeconds} video seconds
+//                                today (UTC day); limitSeconds and leftSeconds are null when not
+//                                known (Firebase mode before the user's first job of the day);
+//                                null when nobody is signed in
 //   backend.watch(jobId, onJob, onError) → unsubscribe  (onSnapshot on videoJobs/{jobId})
 //   backend.listJobs()           → [job], newest first
 //
-// Jobs are the videoJobs documents (camelCase); `videoUrl` and `segments[i].url` are set when
-// there is something a <video> can play. Callable failures throw CallError (call-error.js).
+// Jobs are the videoJobs documents (camelCase), with sceneMediaRemovedAt / videoRemovedAt when
+// retention removed the scenes' media or the final video. Callable failures throw CallError
+// (call-error.js) with the wire status ("RESOURCE_EXHAUSTED", …) and details.
 
 // `longform serve` answers /__/longform/config.json; Firebase Hosting serves web/config.json.
 export async function loadConfig() {

@@ -178,7 +178,13 @@ def create_app(backend: LocalBackend, web_dir: Path = WEB_DIR) -> Flask:
 
     @app.get(f"{API}/config.json")
     def config() -> dict[str, Any]:
-        return {"mode": "local", "project": project, "region": region, "user": bootstrap.LOCAL_USER.user_id}
+        return {
+            "mode": "local",
+            "project": project,
+            "region": region,
+            "user": bootstrap.LOCAL_USER.user_id,
+            "playbackUrlMinutes": backend.settings.playback_url_minutes,
+        }
 
     @app.get(f"{API}/jobs")
     def jobs() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from devtools.servers import ROOT, ServerProcess, free_port, http_ready
+from tests.browser.pages import TIGHT_SECONDS_PER_DAY, Served
 from tests.conftest import unavailable
 
 if TYPE_CHECKING:
@@ -53,27 +54,49 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def _serve(name: str, argv: list[str], tmp: Path) -> Iterator[str]:
+def _serve(name: str, argv: list[str], tmp: Path, env: dict[str, str] | None = None) -> Iterator[Served]:
     port = free_port()
-    argv = [*argv, "--port", str(port), "--data-dir", str(tmp / "data")]
+    data_dir = tmp / "data"
+    argv = [*argv, "--port", str(port), "--data-dir", str(data_dir)]
     url = f"http://127.0.0.1:{port}/"
-    with ServerProcess(name, argv, port, ready=http_ready(url + "__/longform/config.json"), log_dir=tmp):
-        yield url
+    ready = http_ready(url + "__/longform/config.json")
+    with ServerProcess(name, argv, port, ready=ready, env=env, log_dir=tmp):
+        yield Served(url, data_dir)
+
+
+def _longform_serve() -> list[str]:
+    script = Path(sys.executable).with_name("longform")
+    return [str(script), "serve"] if script.exists() else [sys.executable, "-m", "longform", "serve"]
 
 
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``longform serve`` as a user starts it, with its own data dir; yields the page's URL."""
-    script = Path(sys.executable).with_name("longform")
-    argv = [str(script)] if script.exists() else [sys.executable, "-m", "longform"]
-    yield from _serve("longform-serve", [*argv, "serve"], tmp_path_factory.mktemp("serve"))
+    for server in _serve("longform-serve", _longform_serve(), tmp_path_factory.mktemp("serve")):
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def served_tight_budget(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``longform serve`` whose user may start only TIGHT_SECONDS_PER_DAY seconds of video a day."""
+    env = {"USER_SECONDS_PER_DAY": str(TIGHT_SECONDS_PER_DAY)}
+    tmp = tmp_path_factory.mktemp("serve-tight")
+    for server in _serve("longform-serve-tight", _longform_serve(), tmp, env):
+        yield server.url
+
+
+@pytest.fixture
+def served_alone(tmp_path: Path) -> Iterator[Served]:
+    """A server of the test's own, with its data dir, for a test that changes every job in it."""
+    yield from _serve("longform-serve-alone", _longform_serve(), tmp_path)
 
 
 @pytest.fixture(scope="session")
 def served_scripted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The same server with tests/browser/launcher.py's prompt-steered model (failures, slowness)."""
     argv = [sys.executable, "-m", "tests.browser.launcher"]
-    yield from _serve("longform-serve-scripted", argv, tmp_path_factory.mktemp("serve-scripted"))
+    for server in _serve("longform-serve-scripted", argv, tmp_path_factory.mktemp("serve-scripted")):
+        yield server.url
 
 
 @pytest.fixture

@@ -3,33 +3,28 @@ errors, failures and cancelling, on a desktop and a phone-sized screen."""
 
 from __future__ import annotations
 
-import json
+import re
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.browser.launcher import FAIL, FAILURE, SLOW, SLOW_SECONDS
+from tests.browser.pages import (
+    PLAYBACK,
+    SEGMENT_SECONDS,
+    current_job_id,
+    enter_scenes,
+    open_director,
+    playback_result,
+    record_playback,
+    server_job,
+    wait_for_metadata,
+)
 
 Shot = Callable[..., Path]
-SEGMENT_SECONDS = 4
-
-
-def open_director(page: Page, url: str) -> None:
-    page.goto(url)
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    expect(page.locator("#who")).to_contain_text("Local mode")
-
-
-def enter_scenes(page: Page, prompts: list[str], segment_seconds: int = SEGMENT_SECONDS) -> None:
-    """Type each prompt into its own scene, adding scenes with the button, as a person would."""
-    for i, prompt in enumerate(prompts):
-        if i > 0:
-            page.get_by_role("button", name="Add scene").click()
-        page.get_by_label(f"Scene {i + 1}", exact=True).fill(prompt)
-    page.get_by_label("Segment length").select_option(str(segment_seconds))
 
 
 def watch_progress(page: Page) -> None:
@@ -48,16 +43,6 @@ def status_history(page: Page) -> list[str]:
     return page.locator("#status-log li").all_inner_texts()
 
 
-def server_job(url: str, job_id: str) -> dict[str, object]:
-    with urllib.request.urlopen(url + "__/longform/jobs", timeout=5) as response:
-        jobs = json.load(response)["jobs"]
-    return next(job for job in jobs if job["jobId"] == job_id)
-
-
-def current_job_id(page: Page) -> str:
-    return str(page.evaluate("location.hash.split('/')[1]"))
-
-
 def test_two_prompts_become_a_video_with_live_progress(page: Page, served: str, screenshot: Shot) -> None:
     open_director(page, served)
     screenshot(page, "empty")
@@ -67,6 +52,7 @@ def test_two_prompts_become_a_video_with_live_progress(page: Page, served: str, 
     screenshot(page, "ready")
     watch_progress(page)
 
+    answers = record_playback(page)
     page.get_by_role("button", name="Generate").click()
 
     status = page.locator("#status")
@@ -84,9 +70,13 @@ def test_two_prompts_become_a_video_with_live_progress(page: Page, served: str, 
     expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
 
     video = page.locator("#final-video")
-    video.evaluate("v => v.readyState >= 1 || new Promise(ok => v.addEventListener('loadedmetadata', ok))")
-    duration = video.evaluate("v => v.duration")
+    duration = wait_for_metadata(video)
     assert abs(duration - 2 * SEGMENT_SECONDS) < 0.1, duration
+    # The player plays the link get_playback_urls gave once the job was complete, not the job's own.
+    assert answers, "the page never called get_playback_urls"
+    last = playback_result(answers[-1])
+    assert last["jobId"] == current_job_id(page) and last["videoUrl"], last
+    assert video.get_attribute("src") == last["videoUrl"]
     link = page.get_by_role("link", name="Download the video")
     assert link.get_attribute("href") == video.get_attribute("src")
     assert link.get_attribute("download")
@@ -96,6 +86,22 @@ def test_two_prompts_become_a_video_with_live_progress(page: Page, served: str, 
 def test_editor_lists_the_segments_in_order_and_keeps_the_job(page: Page, served: str, screenshot: Shot) -> None:
     prompts = ["A lighthouse in a storm", "Morning calm over the same sea"]
     open_director(page, served)
+    # Every link get_playback_urls answers gets a mark (the file server ignores the query): a
+    # player whose src has the mark took it from the callable's answer, and from which one.
+    answered: list[dict[str, Any]] = []
+
+    def mark_links(route: Route) -> None:
+        response = route.fetch()
+        body = response.json()
+        mark = f"?answer={len(answered) + 1}"
+        result = body["result"]
+        result["videoUrl"] = result["videoUrl"] and result["videoUrl"] + mark
+        for segment in result["segments"]:
+            segment["url"] = segment["url"] and segment["url"] + mark
+        answered.append(result)
+        route.fulfill(response=response, json=body)
+
+    page.route(f"**{PLAYBACK}", mark_links)
     enter_scenes(page, prompts)
     page.get_by_role("button", name="Generate").click()
     expect(page.locator("#status")).to_have_text("Completed", timeout=60_000)
@@ -109,9 +115,17 @@ def test_editor_lists_the_segments_in_order_and_keeps_the_job(page: Page, served
         expect(segments.nth(i).locator(".segment-prompt")).to_have_text(prompt)
         expect(segments.nth(i).locator(".segment-status")).to_have_text("Status: completed")
         preview = segments.nth(i).get_by_label(f"Scene {i + 1} preview")
-        preview.evaluate("v => v.readyState >= 1 || new Promise(ok => v.addEventListener('loadedmetadata', ok))")
-        assert abs(preview.evaluate("v => v.duration") - SEGMENT_SECONDS) < 0.1
-    expect(page.locator("#editor-final")).to_be_visible()
+        assert abs(wait_for_metadata(preview) - SEGMENT_SECONDS) < 0.1
+    final = page.locator("#editor-final")
+    expect(final).to_be_visible()
+    assert abs(wait_for_metadata(final) - 2 * SEGMENT_SECONDS) < 0.1
+    # The previews and the final video play the links of the callable's last answer.
+    last = answered[-1]
+    assert last["jobId"] == job_id
+    sources = page.locator("#segments video").evaluate_all("videos => videos.map(v => v.getAttribute('src'))")
+    assert sources == [segment["url"] for segment in last["segments"]], (sources, last)
+    assert all(source.endswith(f"?answer={len(answered)}") for source in sources), sources
+    assert final.get_attribute("src") == last["videoUrl"]
     screenshot(page, "editor")
 
     page.get_by_role("button", name="Director").click()  # the same job, still there
@@ -122,10 +136,14 @@ def test_editor_lists_the_segments_in_order_and_keeps_the_job(page: Page, served
     item = page.locator(f'#job-list li[data-job-id="{job_id}"]')
     expect(item.locator(".badge")).to_have_text("completed")
     screenshot(page, "my-jobs")
+    asked_before = len(answered)
     item.get_by_role("button", name="Open in Editor").click()
     expect(page.locator("#editor")).to_be_visible()
     expect(page.locator("#segments .segment-prompt").first).to_have_text(prompts[0])
     assert current_job_id(page) == job_id
+    # Opened again: fresh links, asked for once.
+    expect(page.locator("#segments video").first).to_have_attribute("src", re.compile(rf"\?answer={asked_before + 1}$"))
+    assert len(answered) == asked_before + 1
 
 
 def test_invalid_request_shows_the_error_beside_its_field(page: Page, served: str, screenshot: Shot) -> None:

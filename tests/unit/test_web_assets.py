@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from pathlib import Path
 
 from devtools.servers import ROOT
 from longform.config import Settings
+from tests.conftest import unavailable
 
 WEB = ROOT / "web"
 
@@ -95,3 +97,80 @@ def test_the_committed_page_config_is_what_make_web_writes() -> None:
     from devtools.web_config import CONFIG, render
 
     assert CONFIG.read_text() == render(Settings()), "run `make web` (python -m devtools.web_config)"
+
+
+# -- Firebase mode: what backend-firebase.js imports from the SDK ----------------------------------------
+
+FAKE_SDK = ROOT / "tests" / "browser" / "fake_firebase"  # the browser tests' stand-in SDK
+# `import { a, b as c } from "firebase/auth"`: the names the page takes from each SDK module.
+SDK_IMPORT = re.compile(r"""import\s*\{([^}]*)\}\s*from\s*["']firebase/(\w+)["']""")
+# The SDK's browser builds end with `export { x as y, z }`; the fakes declare what they export.
+EXPORT_LIST = re.compile(r"export\s*\{([^}]*)\}")
+EXPORT_DECLARED = re.compile(r"export\s+(?:async\s+)?(?:function\*?|class|const|let|var)\s+(\w+)")
+
+
+def sdk_imports(source: str) -> dict[str, set[str]]:
+    """{"auth": {"getAuth", …}, …}: what a module imports from each firebase/* module."""
+    imports: dict[str, set[str]] = {}
+    for names, module in SDK_IMPORT.findall(source):
+        imports.setdefault(module, set()).update(n.split(" as ")[0].strip() for n in names.split(",") if n.strip())
+    return imports
+
+
+def exported_names(source: str) -> set[str]:
+    names = set(EXPORT_DECLARED.findall(source))
+    for listed in EXPORT_LIST.findall(source):
+        names.update(n.split(" as ")[-1].strip() for n in listed.split(",") if n.strip())
+    return names
+
+
+def missing_exports(sdk_dir: Path) -> dict[str, set[str]]:
+    """What backend-firebase.js imports that the modules in sdk_dir (firebase-<m>.js) do not export."""
+    wanted = sdk_imports((WEB / "backend-firebase.js").read_text())
+    missing = {m: names - exported_names((sdk_dir / f"firebase-{m}.js").read_text()) for m, names in wanted.items()}
+    return {m: names for m, names in missing.items() if names}
+
+
+def test_firebase_mode_imports_only_what_the_import_map_resolves() -> None:
+    html = (WEB / "index.html").read_text()
+    imports = json.loads(re.search(r'<script type="importmap">(.*?)</script>', html, re.S)[1])["imports"]  # type: ignore[index]
+    wanted = sdk_imports((WEB / "backend-firebase.js").read_text())
+    assert {"app", "auth", "firestore", "functions"} >= set(wanted) and "auth" in wanted
+    assert {f"firebase/{m}" for m in wanted} <= set(imports)
+    assert "signInAnonymously" not in wanted["auth"]  # anonymous accounts may not start jobs
+    assert {"GoogleAuthProvider", "signInWithPopup", "signInWithEmailAndPassword", "signOut"} <= wanted["auth"]
+
+
+def test_the_browser_tests_stand_in_sdk_exports_what_firebase_mode_imports() -> None:
+    assert missing_exports(FAKE_SDK) == {}
+
+
+def test_the_vendored_sdk_exports_what_firebase_mode_imports() -> None:
+    # The real modules, where `make web` put them (vendor/) or npm installed them (node_modules/).
+    found = [
+        d
+        for d in (WEB / "vendor" / "firebase", WEB / "node_modules" / "firebase")
+        if (d / "firebase-auth.js").is_file()
+    ]
+    if not found:
+        unavailable("the Firebase SDK is not installed here (make web vendors it; make test does with npm)")
+    assert missing_exports(found[0]) == {}
+
+
+def test_the_export_parse_reads_the_sdks_export_lists() -> None:
+    assert exported_names("x;export{a as getAuth,signOut,b as GoogleAuthProvider};") == {
+        "getAuth",
+        "signOut",
+        "GoogleAuthProvider",
+    }
+    assert exported_names(
+        "export async function signOut() {}\nexport class GoogleAuthProvider {}\nexport const where = 1;"
+    ) == {
+        "signOut",
+        "GoogleAuthProvider",
+        "where",
+    }
+    assert sdk_imports('import {\n  a,\n  b as c,\n} from "firebase/auth";\nimport { d } from "firebase/app";') == {
+        "auth": {"a", "b"},
+        "app": {"d"},
+    }
