@@ -707,8 +707,24 @@ async function cancelJob() {
   }
 }
 
-function retryJob() {
+// Retry: a failed job is resumed in place (only its missing scenes are made and paid for); a
+// cancelled one is made again as a new job.
+async function retryJob() {
   if (!state.job) return;
+  if (state.job.status === "failed") {
+    const jobId = state.jobId;
+    try {
+      await state.backend.resume(jobId);
+      openJob(jobId, state.view);
+    } catch (error) {
+      const words = error instanceof CallError ? refusal(error, state.job.request) : null;
+      $("job-error").textContent = `Could not resume: ${words ?? error.message}`;
+      $("job-error").hidden = false;
+    } finally {
+      refreshUsage(); // the seconds it had given back are booked again
+    }
+    return;
+  }
   const { requestId, ...request } = state.job.request;
   submit({ ...request, requestId: crypto.randomUUID() });
 }

@@ -95,6 +95,7 @@ export async function createFirebaseBackend(config) {
 
     trigger: (request) => call("trigger_long_form_video_job", request),
     cancel: (jobId) => call("cancel_long_form_video_job", { jobId }),
+    resume: (jobId) => call("resume_long_form_video_job", { jobId }),
     deleteJob: (jobId) => call("delete_long_form_video_job", { jobId }),
     playback: (jobId) => call("get_playback_urls", { jobId }),
 

@@ -18,6 +18,8 @@
 //   backend.signOut()            → nothing (local mode: does nothing)
 //   backend.trigger(request)     → {jobId, status}      (callable trigger_long_form_video_job)
 //   backend.cancel(jobId)        → {jobId, status}      (callable cancel_long_form_video_job)
+//   backend.resume(jobId)        → {jobId, status}      (callable resume_long_form_video_job: a failed
+//                                job continues in place, making only its missing scenes)
 //   backend.deleteJob(jobId)     → {jobId, deleted}     (callable delete_long_form_video_job:
 //                                cancels it if it runs, deletes its files and its document)
 //   backend.playback(jobId)      → {jobId, videoUrl, segments: [{index, url}]} (callable

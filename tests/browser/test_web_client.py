@@ -11,7 +11,7 @@ from typing import Any
 
 from playwright.sync_api import Page, Route, expect
 
-from tests.browser.launcher import FAIL, FAILURE, SLOW, SLOW_SECONDS
+from tests.browser.launcher import FAIL, FAIL_ONCE, FAILURE, SLOW, SLOW_SECONDS
 from tests.browser.pages import (
     PLAYBACK,
     SEGMENT_SECONDS,
@@ -181,6 +181,25 @@ def test_failed_job_shows_its_reason_and_offers_retry(page: Page, served_scripte
     segments = page.locator("#segments > li")
     expect(segments.nth(0).locator(".segment-status")).to_have_text("Status: completed")
     expect(segments.nth(1).locator(".segment-status")).to_contain_text(f"Status: failed: {FAILURE}")
+
+
+def test_retry_resumes_the_failed_job_in_place_making_only_the_missing_scene(
+    page: Page, served_scripted: str, screenshot: Shot
+) -> None:
+    open_director(page, served_scripted)
+    enter_scenes(page, ["A quiet street", f"{FAIL_ONCE} rain begins"])
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#status")).to_contain_text("Failed:", timeout=60_000)
+    job_id = current_job_id(page)
+
+    page.get_by_role("button", name="Retry").click()
+
+    expect(page.locator("#status")).to_have_text("Completed", timeout=60_000)
+    assert current_job_id(page) == job_id  # the same job, continued
+    job = server_job(served_scripted, job_id)
+    assert [s["attempts"] for s in job["segments"]] == [1, 2]  # scene 1 was not made again
+    assert len(job["resumes"]) == 1
+    screenshot(page, "resumed")
 
 
 def test_cancel_stops_a_running_job(page: Page, served_scripted: str, screenshot: Shot) -> None:
