@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from longform.budget import PROJECT, SpendLimits, Usage, admit, returned_by
+from longform.budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, returned_by
 from longform.errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
 from longform.job import Job, Status
 from longform.ports import Operation, SegmentSpec, StitchJob, StitchSpec
@@ -55,13 +55,16 @@ class InMemoryJobStore:
                 raise JobNotFound(job_id)
             return copy.deepcopy(self.jobs[job_id])
 
-    def update(self, job_id: str, change: Callable[[Job], None]) -> Job:
+    def update(self, job_id: str, change: Callable[[Job], None], limits: SpendLimits | None = None) -> Job:
         with self._lock:
             if job_id not in self.jobs:
                 raise JobNotFound(job_id)
             before = self.jobs[job_id]
             job = copy.deepcopy(before)
             change(job)
+            if job.budget is not None:
+                user, project = self._entry(job.user_id, job.budget.day), self._entry(PROJECT, job.budget.day)
+                admit_taken_back(limits, before, job, user, project)
             returned = returned_by(before, job)
             if returned and job.budget is not None:
                 for owner in (job.user_id, PROJECT):
