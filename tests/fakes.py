@@ -161,9 +161,14 @@ class FakeVideoModel:
         polls_until_done: int = 0,
         seconds: float = 0.0,
         on_start: Callable[[SegmentSpec], None] | None = None,
+        ended_with: dict[int, list[Exception]] | None = None,
     ) -> None:
+        """``ended_with[index]``: errors the successive operations of that scene end with (raised
+        by their polls, as a finished operation with an error is)."""
         self.blobs = blobs
         self.failures = {i: list(errs) for i, errs in (failures or {}).items()}
+        self.ended_with = {i: list(errs) for i, errs in (ended_with or {}).items()}
+        self._operation_errors: dict[str, Exception] = {}
         self.polls_until_done = polls_until_done
         self.seconds = seconds
         self.on_start = on_start
@@ -190,15 +195,21 @@ class FakeVideoModel:
         finally:
             with self._lock:
                 self.running -= 1
-        name = f"op/{spec.output_key}"
+        name = f"op/{spec.output_key}#{len(self.started)}"
         self.polls[name] = 0
+        with self._lock:
+            pending_end = self.ended_with.get(spec.index)
+            if pending_end:
+                self._operation_errors[name] = pending_end.pop(0)
         return name
 
     def poll(self, operation: str) -> Operation:
         self.polls[operation] += 1
+        if operation in self._operation_errors:
+            raise self._operation_errors[operation]
         if self.polls[operation] <= self.polls_until_done:
             return Operation(operation, done=False)
-        return Operation(operation, done=True, key=operation.removeprefix("op/"))
+        return Operation(operation, done=True, key=operation.removeprefix("op/").split("#")[0])
 
     def started_indexes(self) -> list[int]:
         return [s.index for s in self.started]

@@ -13,6 +13,7 @@
     ├── TransientError     an adapter failed in a way that may pass: retry with backoff
     │   └── JobNotQueued   the job was stored but could not be started; it is marked failed
     ├── PermanentError     an adapter failed in a way that will not pass: fail the job
+    │   └── GenerationFailed  a finished model operation made no video; ``again`` if a new one may
     ├── StepFailed         a workflow step gave up (permanent error, or retries exhausted)
     └── JobCancelled       the job was cancelled; stop without marking it failed
 
@@ -119,6 +120,17 @@ class JobNotQueued(TransientError):
 
 class PermanentError(LongformError):
     """A failure that will not pass by retrying (bad input, blocked content, broken media)."""
+
+
+class GenerationFailed(PermanentError):
+    """A model operation finished without a video. Polling it again cannot help (it answers the
+    same forever), but when ``again`` (the service was unavailable, out of quota, had an internal
+    error) a new generation of the scene may succeed; otherwise (invalid input, a safety filter)
+    it will not."""
+
+    def __init__(self, message: str, again: bool) -> None:
+        super().__init__(message)
+        self.again = again
 
 
 class StepFailed(LongformError):

@@ -40,6 +40,7 @@ _NEXT = {
     Status.GENERATING: {Status.STITCHING},
     Status.STITCHING: {Status.COMPLETED},
 }
+STOPPED = "not finished: the job failed on another scene"  # a scene left running when its job failed
 GENERATION_PROGRESS = 90  # share of the bar for generating segments; stitching has the rest
 
 
@@ -292,6 +293,9 @@ class Job(_Record):
         self.move_to(Status.FAILED, now)
         self.error = reason
         self.error_step = step
+        for seg in self.segments:  # started, never finished: say so rather than "generating"
+            if seg.status is SegmentStatus.GENERATING:
+                seg.status, seg.error = SegmentStatus.FAILED, STOPPED
 
     def remove_scene_media(self, now: str | None = None) -> None:
         """The segments and frames were deleted (retention): the scenes keep their record."""

@@ -5,20 +5,26 @@ a replay (resume, retry, the next Inngest request) skips what is done and redoes
 results are small JSON: keys and operation names, never bytes.
 
     start ─▶ per segment i: segment-i-start ─▶ segment-i-poll-n (sleep between) ─▶ [segment-i-last-frame]
-          ─▶ stitch-start ─▶ stitch-poll-n ─▶ completed
+          ─▶ stitch-begin ─▶ stitch-start ─▶ stitch-record ─▶ stitch-poll-n ─▶ completed
+
+A scene whose operation ends with a transient error is generated again (``segment-i-start-1``,
+``segment-i-poll-1-n`` …, at most ``max_generations``); a scene made by an earlier run of the
+job (before a resume) is reused by its start step; a scene that fails for good records its own
+reason on the job before its step fails.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from .errors import JobCancelled, PermanentError
-from .job import Job, SegmentStatus, Status
+from .errors import GenerationFailed, JobCancelled, PermanentError
+from .job import STOPPED, Job, SegmentStatus, Status
 from .ports import (
     BlobStore,
     FrameExtractor,
@@ -34,6 +40,8 @@ from .ports import (
 )
 from .request import VideoRequest
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Pipeline:
@@ -45,6 +53,7 @@ class Pipeline:
     frames: FrameExtractor
     stitcher: Stitcher
     signed_url_hours: int = 72  # how long the final video's signed URL lives (at most 7 days)
+    max_generations: int = 3  # per scene, when operations end with a transient error
     poll_seconds: float = 10.0  # the first wait between polls; it grows by half each time
     max_poll_seconds: float = 60.0
     max_polls: int = 60
@@ -80,8 +89,12 @@ def generate_segments(p: Pipeline, steps: Steps, job_id: str) -> list[str]:
 
 
 def start_stitch(p: Pipeline, steps: Steps, job_id: str, keys: list[str]) -> str:
-    """Mark the job stitching and start the concatenation; returns the stitch's name."""
-    return steps.run("stitch-start", partial(_start_stitch, p, job_id, keys))
+    """Mark the job stitching and start the concatenation; returns the stitch's name. Three
+    steps, one fallible call each, so a retry redoes only the call that failed."""
+    spec: dict[str, Any] = steps.run("stitch-begin", partial(_begin_stitch, p, job_id, keys))
+    name: str = steps.run("stitch-start", partial(_stitch, p, spec))
+    steps.run("stitch-record", partial(_record_stitch, p, job_id, name))
+    return name
 
 
 def wait_for_stitch(p: Pipeline, steps: Steps, job_id: str, name: str) -> None:
@@ -106,9 +119,21 @@ def fail_job(jobs: JobStore, job_id: str, reason: str, step_id: str | None) -> J
         if (step_id or "").startswith("stitch"):
             job.fail_stitch(reason, step_id or "stitch")
         else:
-            job.fail(reason, step_id)
+            job.fail(_every_scene(job, reason), step_id)
 
     return jobs.update(job_id, change)
+
+
+def _every_scene(job: Job, reason: str) -> str:
+    """The job's reason: this one, or every failed scene's when several failed (unchained scenes
+    run at once, and each records its own failure)."""
+    failed = [s for s in job.segments if s.status is SegmentStatus.FAILED and s.error and s.error != STOPPED]
+    if len(failed) < 2:
+        return reason
+    named = [
+        e if e.startswith(f"scene {s.index + 1}:") else f"scene {s.index + 1}: {e}" for s in failed if (e := s.error)
+    ]
+    return f"{len(failed)} scenes failed: " + "; ".join(named)
 
 
 # -- step bodies: the side effects ---------------------------------------------------------------
@@ -151,16 +176,29 @@ def _segment(
         negative_prompt=request.negative_prompt or None,
         first_frame_key=first_frame,
     )
-    started: str | dict[str, str] = steps.run(f"segment-{index}-start", partial(_start_segment, p, spec))
-    if isinstance(started, dict) and "key" in started:
-        return started["key"]  # made by an earlier run of this job (before a resume): not made again
-    operation = started["operation"] if isinstance(started, dict) else started
-    for n in range(p.max_polls):
-        key: str | None = steps.run(f"segment-{index}-poll-{n}", partial(_poll_segment, p, job_id, index, operation))
-        if key is not None:
-            return key
-        steps.sleep(f"segment-{index}-wait-{n}", p.wait_before_poll(n))
-    raise PermanentError(f"scene {index + 1}: the model did not finish after {p.max_polls} polls")
+    why = ""
+    for generation in range(p.max_generations):
+        # The first generation's step ids are the plain ones; a new generation (after an operation
+        # that ended with a transient error) gets ids of its own: segment-3-start-1, -poll-1-0, …
+        g = f"-{generation}" if generation else ""
+        started: str | dict[str, str] = steps.run(f"segment-{index}-start{g}", partial(_start_segment, p, spec))
+        if isinstance(started, dict) and "key" in started:
+            return started["key"]  # made by an earlier run of this job (before a resume): not made again
+        operation = started["operation"] if isinstance(started, dict) else started
+        for n in range(p.max_polls):
+            last = generation + 1 == p.max_generations
+            polled: str | dict[str, str] | None = steps.run(
+                f"segment-{index}-poll{g}-{n}", partial(_poll_segment, p, job_id, index, operation, last)
+            )
+            if isinstance(polled, str):
+                return polled
+            if polled is not None:  # {"again": reason}: this operation failed for a reason that may pass
+                why = polled["again"]
+                break
+            steps.sleep(f"segment-{index}-wait{g}-{n}", p.wait_before_poll(n))
+        else:
+            raise PermanentError(f"scene {index + 1}: the model did not finish after {p.max_polls} polls")
+    raise AssertionError(f"scene {index + 1}: the last generation's poll returned {why!r}")  # it raises
 
 
 def _start_segment(p: Pipeline, spec: SegmentSpec) -> dict[str, str]:
@@ -175,14 +213,39 @@ def _start_segment(p: Pipeline, spec: SegmentSpec) -> dict[str, str]:
             return {"key": key}
     # Each execution of this step is one attempt: recorded before the model is called.
     p.jobs.update(spec.job_id, _alive(lambda j: j.start_segment(spec.index)))
-    return {"operation": p.model.start(spec)}
+    try:
+        return {"operation": p.model.start(spec)}
+    except PermanentError as exc:
+        raise _scene_failed(p, spec.job_id, spec.index, exc, named=False) from exc
 
 
-def _poll_segment(p: Pipeline, job_id: str, index: int, operation: str) -> str | None:
+def _scene_failed(p: Pipeline, job_id: str, index: int, exc: Exception, named: bool = True) -> PermanentError:
+    """Record on the job that this scene failed for good, with its reason, before the step fails:
+    when unchained scenes fail at once, each keeps its own reason. Returns the error to raise."""
+    reason = f"scene {index + 1}: {exc}" if named else str(exc)
+    try:
+        p.jobs.update(job_id, lambda j: j.fail_segment(index, reason) if not j.status.is_final else None)
+    except Exception as write:  # the engine's failure handler records it too
+        log.warning("scene %d's failure not recorded: %s", index + 1, write)
+    return PermanentError(reason)
+
+
+def _poll_segment(
+    p: Pipeline, job_id: str, index: int, operation: str, last: bool = True
+) -> str | dict[str, str] | None:
+    """The scene's key once made; None while the model works; ``{"again": reason}`` when the
+    operation ended with an error a new generation may not meet (the segment loop starts one),
+    unless this is the ``last`` generation allowed: then the scene fails."""
     try:
         op = p.model.poll(operation)
+    except GenerationFailed as exc:
+        if exc.again and not last:
+            return {"again": str(exc)}
+        if exc.again:
+            exc = GenerationFailed(f"{p.max_generations} generations failed, the last: {exc}", again=False)
+        raise _scene_failed(p, job_id, index, exc) from exc
     except PermanentError as exc:  # e.g. blocked by the safety filters: say which scene
-        raise PermanentError(f"scene {index + 1}: {exc}") from exc
+        raise _scene_failed(p, job_id, index, exc) from exc
     if not op.done or op.key is None:
         return None
     uri = p.blobs.uri(op.key)
@@ -196,9 +259,8 @@ def _last_frame(p: Pipeline, job_id: str, index: int, video_key: str) -> str:
     return key
 
 
-def _start_stitch(p: Pipeline, job_id: str, keys: list[str]) -> str:
-    p.jobs.update(job_id, _alive(lambda j: j.move_to(Status.STITCHING)))
-    job = p.jobs.get(job_id)
+def _begin_stitch(p: Pipeline, job_id: str, keys: list[str]) -> dict[str, Any]:
+    job = p.jobs.update(job_id, _alive(lambda j: j.move_to(Status.STITCHING)))
     request = job.video_request
     width, height = request.frame_size
     spec = StitchSpec(
@@ -211,9 +273,15 @@ def _start_stitch(p: Pipeline, job_id: str, keys: list[str]) -> str:
         segment_seconds=request.segment_seconds,
         audio=request.generate_audio,
     )
-    name = p.stitcher.start(spec)
-    p.jobs.update(job_id, _alive(lambda j: j.record_stitch_job(name)))
-    return name
+    return asdict(spec)  # a step's result is JSON
+
+
+def _stitch(p: Pipeline, spec: dict[str, Any]) -> str:
+    return p.stitcher.start(StitchSpec(**{**spec, "segment_keys": tuple(spec["segment_keys"])}))
+
+
+def _record_stitch(p: Pipeline, job_id: str, name: str) -> None:
+    p.jobs.update(job_id, _alive(lambda j: j.record_stitch_job(name) if j.stitch_job != name else None))
 
 
 def _poll_stitch(p: Pipeline, job_id: str, name: str) -> bool:

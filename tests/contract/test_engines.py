@@ -26,8 +26,8 @@ from longform.cloud.composition import Cloud
 from longform.cloud.generate_long_form_video import RETRIES
 from longform.cloud.inngest_client import APP_ID, JOB_REQUESTED
 from longform.config import Settings
-from longform.errors import PermanentError, TransientError
-from longform.job import Job, SegmentStatus, Status
+from longform.errors import GenerationFailed, PermanentError, TransientError
+from longform.job import STOPPED, Job, SegmentStatus, Status
 from longform.ports import Operation, SegmentSpec, final_key, frame_key, segment_key
 from tests.conftest import FakeWorld
 from tests.fakes import FakeStitcher, FakeVideoModel, InMemoryBlobStore
@@ -321,3 +321,55 @@ def test_replaying_a_failed_run_from_the_dashboard_resumes_the_job_in_place(
     assert job.status is Status.COMPLETED
     assert world.model.started_indexes() == [0, 1, 1, 2]
     assert [(r.error, r.error_step) for r in job.resumes] == [("blocked", "segment-1-start")]
+
+
+def test_an_operation_that_ends_with_a_transient_error_gets_a_new_generation_of_its_scene(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    unavailable = GenerationFailed("Veo failed to generate the video (code 14): try again", again=True)
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, ended_with={1: [unavailable]}))
+    job = engine.run(world, world.submit(3))
+
+    assert job.status is Status.COMPLETED
+    assert world.model.started_indexes() == [0, 1, 1, 2]
+    assert [s.attempts for s in job.segments] == [1, 2, 1]
+
+
+def test_generations_that_keep_failing_fail_the_job_naming_the_scene_after_the_bound(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    unavailable = GenerationFailed("Veo failed to generate the video (code 13): internal", again=True)
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, ended_with={0: [unavailable] * 5}))
+    job = engine.run(world, world.submit(2))
+
+    assert job.status is Status.FAILED
+    assert world.model.started_indexes() == [0, 0, 0]  # three generations, then no more
+    assert job.error == "scene 1: 3 generations failed, the last: Veo failed to generate the video (code 13): internal"
+    assert job.segments[0].status is SegmentStatus.FAILED
+
+
+def test_every_unchained_scene_that_fails_keeps_its_own_reason_and_the_job_names_them_all(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    blocked = GenerationFailed("Veo's safety filters blocked the video: violence", again=False)
+    refused = GenerationFailed("Veo failed to generate the video (code 3): bad prompt", again=False)
+    model = FakeVideoModel(blobs, polls_until_done=1, ended_with={1: [blocked], 3: [refused]})
+    world = make_world(blobs=blobs, model=model)
+    job = engine.run(world, world.submit(4, chain=False))
+
+    assert job.status is Status.FAILED
+    assert not [s for s in job.segments if s.status is SegmentStatus.GENERATING]  # none left "generating"
+    reasons = {s.index: s.error for s in job.segments if s.status is SegmentStatus.FAILED}
+    assert reasons[1] == "scene 2: Veo's safety filters blocked the video: violence"
+    if engine.name == "local":  # its scenes run at once: both fail, each with its own reason
+        assert reasons[3] == "scene 4: Veo failed to generate the video (code 3): bad prompt"
+        assert job.error == (
+            "2 scenes failed: scene 2: Veo's safety filters blocked the video: violence; "
+            "scene 4: Veo failed to generate the video (code 3): bad prompt"
+        )
+    else:  # the stand-in runs planned steps one by one: the run ends before scene 4's poll
+        assert reasons[3] in (STOPPED, "scene 4: Veo failed to generate the video (code 3): bad prompt")
+        assert job.error is not None and (job.error.startswith("scene 2: ") or "2 scenes failed" in job.error)

@@ -18,7 +18,7 @@ from google.oauth2.credentials import Credentials
 from devtools.servers import free_port
 from devtools.vertex_standin import FETCH, PREDICT, HttpFailure, Outcome, VertexStandIn
 from longform.adapters.veo_video_model import VeoVideoModel, veo_client
-from longform.errors import PermanentError, TransientError
+from longform.errors import GenerationFailed, PermanentError, TransientError
 from longform.ports import SegmentSpec
 
 PROJECT, LOCATION, BUCKET = "demo-longform", "us-central1", "longform-bucket"
@@ -203,15 +203,21 @@ def test_an_unknown_operation_is_permanent(vertex: VertexStandIn) -> None:
 # -- how a generation can end without a video ----------------------------------------------------
 
 
-@pytest.mark.parametrize("code", [3, 8, 13])  # INVALID_ARGUMENT, RESOURCE_EXHAUSTED, INTERNAL
-def test_an_operation_that_ended_in_error_is_permanent_whatever_its_code(vertex: VertexStandIn, code: int) -> None:
+@pytest.mark.parametrize(
+    ("code", "again"),
+    [(3, False), (9, False), (4, True), (8, True), (10, True), (13, True), (14, True)],
+)  # INVALID_ARGUMENT, FAILED_PRECONDITION; DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE
+def test_an_operation_that_ended_in_error_says_whether_a_new_generation_may_succeed(
+    vertex: VertexStandIn, code: int, again: bool
+) -> None:
     vertex.script(Outcome.failed(code, "the model could not make this"))
     model = veo(vertex)
     name = model.start(SPEC)
 
-    with pytest.raises(PermanentError, match=rf"code {code}\): the model could not make this"):
+    with pytest.raises(GenerationFailed, match=rf"code {code}\): the model could not make this") as caught:
         model.poll(name)
-    with pytest.raises(PermanentError):  # the operation answers the same forever
+    assert caught.value.again is again
+    with pytest.raises(GenerationFailed):  # the operation itself answers the same forever
         model.poll(name)
 
 

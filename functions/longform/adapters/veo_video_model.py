@@ -22,10 +22,13 @@ from google.auth.credentials import Credentials
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from ..errors import PermanentError, TransientError
+from ..errors import GenerationFailed, PermanentError, TransientError
 from ..ports import Operation, SegmentSpec
 from .google_cloud import credentials_error, gcs_key, gcs_uri, labels, retry_after
 
+# google.rpc codes of a failed operation that a new generation may not meet: DEADLINE_EXCEEDED,
+# RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE. Others (INVALID_ARGUMENT…) will recur.
+_TRANSIENT_CODES = frozenset({4, 8, 10, 13, 14})
 # Veo 2 has neither audio nor a resolution choice (720p only): it gets neither parameter.
 _NO_AUDIO_OR_RESOLUTION = ("veo-2",)
 
@@ -95,10 +98,11 @@ class VeoVideoModel:
         if not op.done:
             return Operation(operation, done=False)
         if op.error:
-            # A finished operation answers the same forever: retrying this poll cannot help, so even
-            # a transient-looking code (RESOURCE_EXHAUSTED, INTERNAL) is final for this operation.
+            # A finished operation answers the same forever: polling it again cannot help. With a
+            # transient code (UNAVAILABLE, RESOURCE_EXHAUSTED, INTERNAL…) a new generation may.
             code, message = op.error.get("code"), op.error.get("message") or "no message"
-            raise PermanentError(f"Veo failed to generate the video (code {code}): {message}")
+            again = code in _TRANSIENT_CODES
+            raise GenerationFailed(f"Veo failed to generate the video (code {code}): {message}", again=again)
         return Operation(operation, done=True, key=self._video_key(op.response))
 
     def _video_key(self, response: types.GenerateVideosResponse | None) -> str:
