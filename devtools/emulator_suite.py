@@ -56,12 +56,13 @@ from devtools.servers import (
     tagged,
 )
 from devtools.storage_emulator import executable as storage_emulator_executable
+from longform.config import DEFAULT_REGION, DEMO_PROJECT
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-PROJECT = "demo-longform"  # .firebaserc's: a demo- project never reaches a real one
-REGION = "us-central1"
+PROJECT = DEMO_PROJECT  # .firebaserc's: a demo- project never reaches a real one
+REGION = DEFAULT_REGION
 BUCKET = "longform-emulators"
 FIREBASE = ROOT / "node_modules" / ".bin" / "firebase"
 ENV_FILES = (ROOT / "functions" / ".env.local", ROOT / "functions" / ".secret.local")

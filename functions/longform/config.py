@@ -70,14 +70,14 @@ class Settings(BaseModel):
     veo_model: str = _setting(
         "veo-3.1-fast-generate-001", "VEO_MODEL", "param", "the Veo model id", pattern=r"^veo-[a-z0-9.-]+$"
     )
-    vertex_location: str = _setting("us-central1", "VERTEX_LOCATION", "param", "Vertex AI region for Veo")
+    vertex_location: str = _setting(DEFAULT_REGION, "VERTEX_LOCATION", "param", "Vertex AI region for Veo")
     vertex_base_url: str = _setting(
         "", "VERTEX_BASE_URL", "param", "Vertex AI endpoint (empty: the region's public endpoint)"
     )
     stitch_backend: Literal["transcoder", "ffmpeg"] = _setting(
         "transcoder", "STITCH_BACKEND", "param", "transcoder, or ffmpeg (PyAV stream copy in the function)"
     )
-    transcoder_location: str = _setting("us-central1", "TRANSCODER_LOCATION", "param", "Transcoder API region")
+    transcoder_location: str = _setting(DEFAULT_REGION, "TRANSCODER_LOCATION", "param", "Transcoder API region")
     transcoder_endpoint: str = _setting(
         "", "TRANSCODER_ENDPOINT", "param", "Transcoder API endpoint (empty: the public one)"
     )
