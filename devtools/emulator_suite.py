@@ -479,7 +479,7 @@ class EmulatorSuite:
             "TRANSCODER_LOCATION": REGION,
             "TRANSCODER_ENDPOINT": self.standins.transcoder.url,
             "SIGNED_URL_HOURS": "72",
-            "MAX_ACTIVE_JOBS": "3",
+            "MAX_ACTIVE_JOBS": "10",
             # App Check tokens cannot be minted offline for the emulators' clients.
             "ENFORCE_APP_CHECK": "false",
             "POLL_SECONDS": str(self.poll_seconds),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 import time
 import urllib.error
@@ -15,11 +16,13 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
 from google.cloud import firestore
+from google.cloud.firestore_v1 import FieldFilter
 
 from devtools.emulator_suite import BUCKET, PROJECT, EmulatorSuite
 from devtools.media import probe
@@ -32,6 +35,7 @@ PROMPTS = ["A lighthouse at dawn", "The keeper climbs the stairs", "The lamp tur
 SECONDS, FPS = 6, 24
 GENERATE, STITCH = "longform-generate_long_form_video", "longform-stitch_video"
 JOB_TIMEOUT = 120.0
+PASSWORD = "correct horse"
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -47,10 +51,28 @@ def _post(url: str, body: dict[str, Any], token: str | None = None) -> tuple[int
         return exc.code, json.loads(exc.read() or b"null")
 
 
+def with_claims(suite: EmulatorSuite, uid: str, email: str, **claims: object) -> str:
+    """Set custom claims on a user (as the Admin SDK's set_custom_user_claims does) and sign in
+    again: the new ID token carries them."""
+    update = f"{suite.auth_url}/identitytoolkit.googleapis.com/v1/projects/{PROJECT}/accounts:update"
+    status, body = _post(update, {"localId": uid, "customAttributes": json.dumps(claims)}, "owner")
+    assert status == 200, body
+    sign_in = f"{suite.auth_url}/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key=any"
+    status, body = _post(sign_in, {"email": email, "password": PASSWORD, "returnSecureToken": True})
+    assert status == 200, body
+    return str(body["idToken"])
+
+
+def answer(suite: EmulatorSuite, function: str, data: dict[str, Any], token: str) -> tuple[int, dict[str, Any]]:
+    """A callable's HTTP status and body, error or not."""
+    status, body = _post(suite.function_url(function), {"data": data}, token)
+    return status, body
+
+
 def sign_up(suite: EmulatorSuite, anonymous: bool = False) -> tuple[str, str]:
     """A new user of the Auth emulator, with email and password (or anonymous): (uid, ID token)."""
     url = f"{suite.auth_url}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=any"
-    account = {} if anonymous else {"email": f"{uuid.uuid4().hex[:12]}@example.com", "password": "correct horse"}
+    account = {} if anonymous else {"email": f"{uuid.uuid4().hex[:12]}@example.com", "password": PASSWORD}
     status, body = _post(url, {**account, "returnSecureToken": True})
     assert status == 200, body
     return body["localId"], body["idToken"]
@@ -276,3 +298,129 @@ def test_cancelling_a_running_job_ends_it_cancelled_and_starts_no_further_segmen
     assert len(generations_of(suite, job_id)) == 1
     assert not [e for e in suite.standins.inngest.named("video/stitch.requested") if e["data"]["jobId"] == job_id]
     assert Job.from_json(db.collection("videoJobs").document(job_id).get().to_dict() or {}).status is Status.CANCELLED
+
+
+# -- who may spend, how much, and the media ----------------------------------------------------------
+
+
+def test_an_anonymous_account_is_refused_and_nothing_is_made(suite: EmulatorSuite, db: firestore.Client) -> None:
+    uid, token = sign_up(suite, anonymous=True)
+    status, body = answer(suite, "trigger_long_form_video_job", {"prompts": PROMPTS[:1]}, token)
+    assert (status, body["error"]["status"]) == (403, "PERMISSION_DENIED")
+    assert "sign in" in body["error"]["message"]
+    assert list(db.collection("videoJobs").where(filter=FieldFilter("userId", "==", uid)).stream()) == []
+
+
+def test_the_budget_refuses_what_does_not_fit_and_a_cancelled_job_gives_back_its_unmade_seconds(
+    suite: EmulatorSuite, db: firestore.Client
+) -> None:
+    assert suite.standins is not None
+    suite.standins.vertex.script(Outcome.video(pending=10_000))  # the first scene never finishes by itself
+    uid, token = sign_up(suite)
+    long_job = {"prompts": [f"scene {i}" for i in range(50)], "segmentSeconds": 8}  # 400 s of the 600 s a day
+    first = call(suite, "trigger_long_form_video_job", long_job, token)["jobId"]
+    today = db.collection("usage").document(uid).collection("days").document(time.strftime("%Y-%m-%d", time.gmtime()))
+    assert (today.get().to_dict() or {})["seconds"] == 400
+
+    status, body = answer(suite, "trigger_long_form_video_job", long_job, token)
+    assert (status, body["error"]["status"]) == (429, "RESOURCE_EXHAUSTED")
+    assert body["error"]["details"] == {
+        "scope": "user",
+        "limitSeconds": 600,
+        "remainingSeconds": 200,
+        "requestedSeconds": 400,
+    }
+
+    with watching(db, first) as watch:
+        watch.wait_for(lambda doc: doc["segments"][0]["status"] == "generating")
+        call(suite, "cancel_long_form_video_job", {"jobId": first}, token)
+        job = watch.wait_for(finished)
+    assert job.status is Status.CANCELLED and job.budget is not None and job.budget.returned_seconds == 400
+    usage = today.get().to_dict() or {}
+    assert (usage["seconds"], usage["returnedSeconds"]) == (0, 400)
+    second = call(suite, "trigger_long_form_video_job", long_job, token)["jobId"]  # fits again
+    call(suite, "cancel_long_form_video_job", {"jobId": second}, token)
+
+
+def test_ten_concurrent_triggers_against_a_budget_that_fits_three_admit_exactly_three(
+    suite: EmulatorSuite, db: firestore.Client
+) -> None:
+    uid, token = sign_up(suite)
+    url = f"{suite.auth_url}/identitytoolkit.googleapis.com/v1/projects/{PROJECT}/accounts:lookup"
+    status, body = _post(url, {"localId": [uid]}, "owner")
+    assert status == 200, body
+    token = with_claims(suite, uid, body["users"][0]["email"], videoSecondsPerDay=24)  # three 8 s jobs
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    def trigger(n: int) -> None:
+        answers.append(
+            answer(suite, "trigger_long_form_video_job", {"prompts": [f"race {n}"], "segmentSeconds": 8}, token)
+        )
+
+    threads = [threading.Thread(target=trigger, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    admitted = [body["result"]["jobId"] for status, body in answers if status == 200]
+    refused = [body["error"] for status, body in answers if status != 200]
+    assert len(admitted) == 3, answers
+    assert len(refused) == 7 and {(e["status"], e["details"]["scope"]) for e in refused} == {
+        ("RESOURCE_EXHAUSTED", "user")
+    }
+    assert len(list(db.collection("videoJobs").where(filter=FieldFilter("userId", "==", uid)).stream())) == 3
+    for job_id in admitted:  # no need to make them
+        call(suite, "cancel_long_form_video_job", {"jobId": job_id}, token)
+
+
+def test_the_owners_playback_link_downloads_the_video_and_only_the_owner_may_delete(
+    suite: EmulatorSuite, db: firestore.Client
+) -> None:
+    owner, token = sign_up(suite)
+    job_id = call(suite, "trigger_long_form_video_job", {"prompts": PROMPTS[:1], "segmentSeconds": SECONDS}, token)[
+        "jobId"
+    ]
+    with watching(db, job_id) as watch:
+        assert watch.wait_for(finished).status is Status.COMPLETED
+    _, stranger = sign_up(suite)
+    for function in ("get_playback_urls", "delete_long_form_video_job"):
+        status, body = answer(suite, function, {"jobId": job_id}, stranger)
+        assert (status, body["error"]["status"]) == (403, "PERMISSION_DENIED"), function
+
+    links = call(suite, "get_playback_urls", {"jobId": job_id}, token)
+    assert links["videoUrl"].startswith(f"{suite.storage_url}/{BUCKET}/jobs/{job_id}/final/video.mp4?X-Goog-")
+    assert links["segments"][0]["url"].startswith(f"{suite.storage_url}/{BUCKET}/jobs/{job_id}/segments/")
+    with urllib.request.urlopen(links["videoUrl"], timeout=30) as response, tempfile_named(".mp4") as video:
+        video.write_bytes(response.read())
+        assert abs(probe(video).frames - SECONDS * FPS) <= 2
+
+    assert call(suite, "delete_long_form_video_job", {"jobId": job_id}, token) == {"jobId": job_id, "deleted": True}
+    assert not db.collection("videoJobs").document(job_id).get().exists
+    assert suite.standins is not None and suite.standins.gcs.list(f"jobs/{job_id}/") == []
+    assert not list(db.collection("videoJobs").where(filter=FieldFilter("userId", "==", owner)).stream())
+
+
+def test_a_failed_job_resumed_through_the_callable_makes_only_its_missing_scene(
+    suite: EmulatorSuite, db: firestore.Client
+) -> None:
+    assert suite.standins is not None
+    suite.standins.vertex.script(Outcome.video(), Outcome.filtered("violence"))  # the second scene is blocked once
+    with start_job(suite, db, "resumed") as (_, token, job_id, watch):
+        failed = watch.wait_for(finished)
+        assert failed.status is Status.FAILED and failed.error_step == "segment-1-poll-0"
+        assert call(suite, "resume_long_form_video_job", {"jobId": job_id}, token)["status"] == "generating"
+        job = watch.wait_for(lambda doc: finished(doc) and bool(doc.get("resumes")))
+
+    assert job.status is Status.COMPLETED, job.error
+    prompts = [g["instances"][0]["prompt"] for g in generations_of(suite, job_id)]
+    assert prompts == [PROMPTS[0], PROMPTS[1], PROMPTS[1], PROMPTS[2]]  # scene 1 made once, scene 2 again
+    assert [(r.error_step) for r in job.resumes] == ["segment-1-poll-0"]
+    with suite.standins.gcs.local_path(suite.standins.gcs.key_of(job.video_uri or "")) as video:
+        assert abs(probe(video).frames - len(PROMPTS) * SECONDS * FPS) <= 2
+
+
+@contextmanager
+def tempfile_named(suffix: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory() as folder:
+        yield Path(folder) / f"file{suffix}"
