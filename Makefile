@@ -24,10 +24,10 @@ serve: $(STAMP)
 	$(VENV)/bin/longform serve $(if $(PORT),--port $(PORT))
 
 # Firebase mode only: the pinned SDK's browser modules, copied where index.html's import map looks.
-FIREBASE_MODULES := app auth firestore functions
+FIREBASE_MODULES := app app-check auth firestore functions
 web: web/vendor/firebase/.copied
 
-web/vendor/firebase/.copied: web/package.json web/package-lock.json $(STAMP)
+web/vendor/firebase/.copied: web/package.json web/package-lock.json Makefile $(STAMP)
 	$(PY) -m devtools.web_config
 	cd web && npm ci --silent --no-audit --no-fund
 	mkdir -p web/vendor/firebase

@@ -21,11 +21,12 @@ EMULATORS = ("auth", "firestore", "functions")
 
 def render(settings: Settings | None = None) -> str:
     emulators = json.loads((ROOT / "firebase.json").read_text())["emulators"]
-    settings = settings or Settings.from_env(only={"region", "playback_url_minutes"})
+    settings = settings or Settings.from_env(only={"region", "playback_url_minutes", "app_check_site_key"})
     config = {
         "mode": "firebase",
         "region": settings.region,
         "playbackUrlMinutes": settings.playback_url_minutes,  # how long get_playback_urls' links live
+        **({"appCheckSiteKey": settings.app_check_site_key} if settings.app_check_site_key else {}),
         "emulators": {
             name: f"{emulators[name].get('host', '127.0.0.1')}:{emulators[name]['port']}" for name in EMULATORS
         },

@@ -2,6 +2,7 @@
 // The SDK is vendored under vendor/firebase by `make web`; index.html's import map resolves it.
 // The interface is documented in backend.js.
 import { initializeApp } from "firebase/app";
+import { initializeAppCheck, ReCaptchaEnterpriseProvider } from "firebase/app-check";
 import {
   GoogleAuthProvider,
   connectAuthEmulator,
@@ -32,17 +33,29 @@ import { linkMinutes } from "./links.js";
 const RECENT_JOBS = 20;
 
 // config (web/config.json, written by `make web` from the settings and firebase.json):
-// {mode: "firebase", region, firebase?: {apiKey, projectId, …}, emulators?, playbackUrlMinutes?}
+// {mode: "firebase", region, firebase?: {apiKey, projectId, …}, emulators?, playbackUrlMinutes?,
+//  appCheckSiteKey?, appCheckDebug?}
 // Without `firebase` options the page uses Hosting's reserved /__/firebase/init.json (served by
 // deployed Hosting and by its emulator). `emulators` is used only when the page itself is served
 // from this machine, so the same file works deployed and under `firebase emulators:start`.
 export async function createFirebaseBackend(config) {
   const options = config.firebase ?? (await (await fetch("/__/firebase/init.json")).json());
   const app = initializeApp(options);
+  const onThisMachine = ["127.0.0.1", "localhost"].includes(location.hostname);
+  // App Check, which every callable enforces (ENFORCE_APP_CHECK): reCAPTCHA Enterprise with the
+  // site key `make web` put in config.json (APP_CHECK_SITE_KEY). Served from this machine with
+  // appCheckDebug, the debug provider instead: it prints a token to register in the console.
+  if (config.appCheckSiteKey) {
+    if (onThisMachine && config.appCheckDebug) self.FIREBASE_APPCHECK_DEBUG_TOKEN = true;
+    initializeAppCheck(app, {
+      provider: new ReCaptchaEnterpriseProvider(config.appCheckSiteKey),
+      isTokenAutoRefreshEnabled: true,
+    });
+  }
   const auth = getAuth(app);
   const db = getFirestore(app);
   const functions = getFunctions(app, config.region);
-  if (config.emulators && ["127.0.0.1", "localhost"].includes(location.hostname)) {
+  if (config.emulators && onThisMachine) {
     const { auth: authHost, firestore, functions: functionsHost } = config.emulators;
     connectAuthEmulator(auth, `http://${authHost}`, { disableWarnings: true });
     connectFirestoreEmulator(db, ...hostPort(firestore));

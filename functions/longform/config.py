@@ -142,6 +142,9 @@ class Settings(BaseModel):
     enforce_app_check: bool = _setting(
         True, "ENFORCE_APP_CHECK", "deploy", "refuse callable requests without a valid App Check token"
     )
+    app_check_site_key: str = _setting(
+        "", "APP_CHECK_SITE_KEY", "deploy", "the web app's reCAPTCHA Enterprise site key for App Check (make web)"
+    )
     app_check_jwks_url: str = _setting(
         "", "APP_CHECK_JWKS_URL", "deploy", "where App Check's signing keys are read (tests only; empty: Google's)"
     )

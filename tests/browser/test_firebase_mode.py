@@ -21,6 +21,8 @@ FAKES = Path(__file__).with_name("fake_firebase")
 CONFIG = {
     "mode": "firebase",
     "region": "us-central1",
+    "appCheckSiteKey": "6Lfake-site-key",
+    "appCheckDebug": True,
     "firebase": {"apiKey": "fake-key", "projectId": "demo-fake", "appId": "1:0:web:0"},
     "emulators": {"auth": "127.0.0.1:9099", "firestore": "127.0.0.1:8080", "functions": "127.0.0.1:5001"},
 }
@@ -97,6 +99,8 @@ def test_firebase_mode_signs_in_with_google_or_email_before_generate(page: Page,
     expect(page.locator("#generate-note")).to_contain_text("Sign in to make videos.")
     expect(usage).to_have_text("Sign in to see today's video time.")
     assert [c[1] for c in calls(page, "connectAuthEmulator")] == ["http://127.0.0.1:9099"]
+    # App Check starts with the site key, in debug mode here (served from this machine, appCheckDebug)
+    assert [c[1:] for c in calls(page, "initializeAppCheck")] == [["6Lfake-site-key", True, True]]
     assert not calls(page, "signInAnonymously")  # no more anonymous accounts
     screenshot(page, "signed-out")
     page.get_by_role("button", name="Go to Sign in").click()
