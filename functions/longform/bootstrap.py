@@ -66,7 +66,7 @@ def local(
     )
     retry = RetryPolicy(settings.retry_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
     runner = LocalRunner(pipeline, db, retry, settings.concurrency)
-    engine = ThreadEngine(runner, settings.max_running_jobs)
+    engine = ThreadEngine(runner, settings.max_running_jobs, settings.lease_seconds)
     # The same budget rules as in the cloud, with a generous limit unless USER_SECONDS_PER_DAY is set.
     set_here = "user_seconds_per_day" in settings.model_fields_set
     budget = SpendLimits(settings.user_seconds_per_day if set_here else LOCAL_SECONDS_PER_DAY)

@@ -16,6 +16,7 @@ status. Longform's errors map to it here, once:
     TooManyActiveJobs  RESOURCE_EXHAUSTED  429  details: limit
     BudgetExhausted    RESOURCE_EXHAUSTED  429  details: scope, limitSeconds, remainingSeconds, requestedSeconds
     NotResumable       FAILED_PRECONDITION 400  details: status
+    JobBusy            FAILED_PRECONDITION 400  another process runs the job
     InvalidSetting     FAILED_PRECONDITION 400  the deployment is misconfigured
     JobNotQueued       UNAVAILABLE         503  details: jobId
     TransientError     UNAVAILABLE         503  try again
@@ -33,6 +34,7 @@ from .errors import (
     BudgetExhausted,
     InvalidRequest,
     InvalidSetting,
+    JobBusy,
     JobNotFound,
     JobNotQueued,
     NotResumable,
@@ -100,6 +102,8 @@ def callable_error(exc: BaseException) -> CallableError:
             "requestedSeconds": exc.asked,
         }
         return CallableError("RESOURCE_EXHAUSTED", str(exc), details)
+    if isinstance(exc, JobBusy):
+        return CallableError("FAILED_PRECONDITION", str(exc))
     if isinstance(exc, NotResumable):
         return CallableError("FAILED_PRECONDITION", str(exc), {"status": exc.status})
     if isinstance(exc, InvalidSetting):

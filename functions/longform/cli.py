@@ -5,6 +5,7 @@ Exit codes:
     1    the job failed or was cancelled (the reason is on stderr), or an unexpected error
     2    invalid input: a bad option or request field, a bad ``LONGFORM_*`` setting, an unknown or
          ambiguous job id; the message names the field, and no job and no files were made
+    3    ``resume`` of a job another live process is running: it was not started a second time
     130  interrupted (Ctrl-C); the job stays resumable: ``longform resume JOB_ID``
 
 Stdout carries the result: the final video's path (``done in …: PATH``), the tables of
@@ -58,6 +59,7 @@ from .errors import (
     BudgetExhausted,
     InvalidRequest,
     InvalidSetting,
+    JobBusy,
     JobNotFound,
     JobNotQueued,
     PermissionDenied,
@@ -66,8 +68,9 @@ from .errors import (
     Unauthenticated,
 )
 from .job import Job, Status
+from .local_runner import gone
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 REFRESH_SECONDS = 0.1
 UNWRAPPED = 1 << 16  # the width of a console that is not a terminal: lines are never wrapped or cut
 
@@ -142,6 +145,8 @@ def _failure(exc: BaseException) -> Failure:
         return Failure(EXIT_INVALID, "INVALID_ARGUMENT", str(exc), exc.setting)
     if isinstance(exc, Interrupted):
         return Failure(EXIT_INTERRUPTED, "CANCELLED", str(exc), job_id=exc.job_id)
+    if isinstance(exc, JobBusy):
+        return Failure(EXIT_BUSY, "FAILED_PRECONDITION", str(exc), job_id=exc.job_id)
     if isinstance(exc, InvalidRequest | JobNotFound):
         error = callable_error(exc)
         return Failure(EXIT_INVALID, error.status, error.message, getattr(exc, "field", None))
@@ -198,10 +203,10 @@ def _status(args: argparse.Namespace, streams: Streams) -> int:
         raise JobNotFound(args.job_id)
     job = bootstrap.local(settings).service.find(bootstrap.LOCAL_USER, args.job_id)
     if args.json:
-        streams.print_json(job.to_json())
+        streams.print_json(job.to_json() | {"interrupted": job.is_interrupted(gone=gone)})
         return EXIT_OK
     out = streams.out
-    out.print(f"job {job.job_id}  {job.status}  {job.progress}%  {job.status_message()}", soft_wrap=True)
+    out.print(f"job {job.job_id}  {_status_of(job)}  {job.progress}%  {_message_of(job)}", soft_wrap=True)
     table = _table()
     table.add_column("scene", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -220,7 +225,7 @@ def _list(args: argparse.Namespace, streams: Streams) -> int:
     settings = _settings(args)
     jobs = bootstrap.local(settings).service.recent(bootstrap.LOCAL_USER, 50) if settings.db_path.exists() else []
     if args.json:
-        streams.print_json([job.to_json() for job in jobs])
+        streams.print_json([job.to_json() | {"interrupted": job.is_interrupted(gone=gone)} for job in jobs])
         return EXIT_OK
     if not jobs:
         streams.out.print("no jobs")
@@ -248,7 +253,7 @@ def _jobs_table(jobs: list[Job], prompts: bool = True) -> Table:
     for job in jobs:
         cells: list[str | Text] = [
             job.job_id,
-            job.status,
+            _status_of(job),
             f"{job.progress}%",
             str(len(job.segments)),
             _age(job.timings["createdAt"], now),
@@ -257,6 +262,17 @@ def _jobs_table(jobs: list[Job], prompts: bool = True) -> Table:
             cells.append(Text(job.segments[0].prompt[:40], no_wrap=True, overflow="ellipsis"))
         table.add_row(*cells)
     return table
+
+
+def _status_of(job: Job) -> str:
+    """The job's status, or ``interrupted`` when it is unfinished and no process runs it."""
+    return "interrupted" if job.is_interrupted(gone=gone) else job.status.value
+
+
+def _message_of(job: Job) -> str:
+    if job.is_interrupted(gone=gone):
+        return f"Interrupted at {job.progress}%: continue with longform resume {job.job_id}"
+    return job.status_message()
 
 
 def _table() -> Table:

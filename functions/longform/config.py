@@ -56,6 +56,13 @@ class Settings(BaseModel):
     max_running_jobs: int = _setting(
         2, "LONGFORM_MAX_RUNNING_JOBS", "local", "jobs run at once by longform serve; later ones wait", ge=1
     )
+    lease_seconds: float = _setting(
+        30.0,
+        "LONGFORM_LEASE_SECONDS",
+        "local",
+        "how long a killed run holds its job before it counts as interrupted",
+        gt=0,
+    )
     retry_max_seconds: float = Field(60.0, ge=0)
     max_polls: int = Field(60, ge=1)
 

@@ -9,6 +9,7 @@
     ├── TooManyActiveJobs  the user already has the most unfinished jobs allowed
     ├── BudgetExhausted    the job needs more video seconds than are left today (user or project)
     ├── NotResumable       only a failed job can be resumed (this one runs, or completed, or was cancelled)
+    ├── JobBusy            another live process runs this job (it holds the job's lease)
     ├── IllegalTransition  a status or progress change the job rules forbid (a bug, never retried)
     ├── TransientError     an adapter failed in a way that may pass: retry with backoff
     │   └── JobNotQueued   the job was stored but could not be started; it is marked failed
@@ -95,6 +96,12 @@ class NotResumable(LongformError):
         why = "it is still running" if status not in ("completed", "cancelled") else f"it is {status}"
         super().__init__(f"job {job_id} cannot be resumed: {why}; only a failed job can")
         self.job_id, self.status = job_id, status
+
+
+class JobBusy(LongformError):
+    def __init__(self, job_id: str, holder: str) -> None:
+        super().__init__(f"job {job_id} is being run by another process ({holder}); it was not started again")
+        self.job_id, self.holder = job_id, holder
 
 
 class IllegalTransition(LongformError):

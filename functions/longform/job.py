@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeGuard
@@ -17,7 +18,7 @@ from typing import Any, TypeGuard
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from .errors import IllegalTransition
+from .errors import IllegalTransition, JobBusy
 from .request import VideoRequest
 
 
@@ -102,6 +103,13 @@ class Reservation(_Record):
     returned_seconds: int = 0  # given back when the job failed or was cancelled
 
 
+class Lease(_Record):
+    """Who runs the job (a process) and until when, unless renewed: one runner per job."""
+
+    holder: str
+    until: str
+
+
 class Resume(_Record):
     """One resume of a failed job: when, and how it had failed."""
 
@@ -133,6 +141,7 @@ class Job(_Record):
     scene_media_removed_at: str | None = None
     video_removed_at: str | None = None
     resumes: list[Resume] = []  # each time a failed job was continued in place
+    lease: Lease | None = None  # held by the local process that runs the job
 
     @classmethod
     def new(cls, request: VideoRequest, user_id: str, job_id: str | None = None, now: str | None = None) -> Job:
@@ -238,6 +247,28 @@ class Job(_Record):
         """Names this run of the job (the first, or the one after the n-th resume): engines key
         their runs and events on it, so a resumed job gets a run of its own."""
         return f"{self.job_id}-r{len(self.resumes)}" if self.resumes else self.job_id
+
+    def take_lease(
+        self, holder: str, until: str, now: str | None = None, gone: Callable[[str], bool] = lambda holder: False
+    ) -> None:
+        """Hold (or renew) the job's lease until ``until``; JobBusy while another holder's lease
+        runs, unless that holder is known to be ``gone`` (a dead process on this machine)."""
+        held = self.lease is not None and self.lease.holder != holder and self.lease.until > (now or utc_now())
+        if held and self.lease is not None and not gone(self.lease.holder):
+            raise JobBusy(self.job_id, self.lease.holder)
+        self.lease = Lease(holder=holder, until=until)
+
+    def release_lease(self, holder: str) -> None:
+        if self.lease is not None and self.lease.holder == holder:
+            self.lease = None
+
+    def is_interrupted(self, now: str | None = None, gone: Callable[[str], bool] = lambda holder: False) -> bool:
+        """Unfinished, and nobody holds its lease (none, run out, or its holder is ``gone``): the
+        process that ran it stopped. For engines that hold a lease while they run (the local runner
+        renews it every few seconds)."""
+        if self.status.is_final:
+            return False
+        return self.lease is None or self.lease.until <= (now or utc_now()) or gone(self.lease.holder)
 
     def set_progress(self, progress: int) -> None:
         if not 0 <= progress <= 100:

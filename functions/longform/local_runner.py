@@ -11,18 +11,21 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import queue
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from .adapters.sqlite import Database
 from .errors import JobCancelled, StepFailed, TransientError
-from .job import Job
+from .job import Job, iso_time
 from .logs import log_context
 from .workflow import Pipeline, fail_job, run_job
 
@@ -173,25 +176,54 @@ class LocalRunner:
             fail_job(self.pipeline.jobs, job_id, str(exc) or type(exc).__name__, None)
 
 
+def this_process() -> str:
+    """A lease holder's name: this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def gone(holder: str) -> bool:
+    """Whether a lease holder is a process of this machine that is no longer alive (its lease need
+    not run out first: a killed CLI's job can be resumed at once)."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
 class ThreadEngine:
     """The Engine of the embedded pipeline: jobs run (or resume) in this process, at most
     ``max_running`` at once; the others wait their turn in a queue. A job already waiting or
     running is not queued again. ``finished[jobId]`` is set when its run returns. A cancel needs
-    no message: the run stops at its next write to the cancelled job."""
+    no message: the run stops at its next write to the cancelled job.
 
-    def __init__(self, runner: LocalRunner, max_running: int = 2) -> None:
+    One runner per job, across processes: ``start`` takes the job's lease for this process
+    (JobBusy if another live process holds it), a heartbeat renews the leases of every job waiting
+    or running here every third of ``lease_seconds``, and a finished run gives its lease back. A
+    killed process's jobs are free again, and show as interrupted, once their lease runs out."""
+
+    def __init__(self, runner: LocalRunner, max_running: int = 2, lease_seconds: float = 30.0) -> None:
         self.runner = runner
         self.max_running = max_running
+        self.lease_seconds = lease_seconds
+        self.holder = this_process()
         self.finished: dict[str, threading.Event] = {}
         self._queue: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
         self._active: set[str] = set()  # waiting or running
         self._workers: list[threading.Thread] = []
+        self._heartbeat: threading.Thread | None = None
 
     def start(self, job: Job) -> None:
         with self._lock:
             if job.job_id in self._active:
                 return
+            self._lease(job.job_id)  # JobBusy: another process runs it
             self._active.add(job.job_id)
             self.finished.setdefault(job.job_id, threading.Event()).clear()
             self._queue.put(job.job_id)
@@ -199,9 +231,27 @@ class ThreadEngine:
                 worker = threading.Thread(target=self._work, name=f"jobs-{len(self._workers)}", daemon=True)
                 self._workers.append(worker)
                 worker.start()
+            if self._heartbeat is None:
+                self._heartbeat = threading.Thread(target=self._beat, name="job-leases", daemon=True)
+                self._heartbeat.start()
 
     def cancel(self, job: Job) -> None:
         pass
+
+    def _lease(self, job_id: str) -> None:
+        until = iso_time(datetime.now(UTC) + timedelta(seconds=self.lease_seconds))
+        self.runner.pipeline.jobs.update(job_id, lambda j: j.take_lease(self.holder, until, gone=gone))
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(self.lease_seconds / 3)
+            with self._lock:
+                active = list(self._active)
+            for job_id in active:
+                try:
+                    self._lease(job_id)
+                except Exception as exc:  # the next beat tries again; the lease has time left
+                    log.warning("job %s: lease not renewed: %s", job_id, exc)
 
     def _work(self) -> None:
         while True:
@@ -213,4 +263,8 @@ class ThreadEngine:
             finally:
                 with self._lock:
                     self._active.discard(job_id)
+                    try:
+                        self.runner.pipeline.jobs.update(job_id, lambda j: j.release_lease(self.holder))
+                    except Exception as exc:  # it runs out by itself
+                        log.warning("job %s: lease not given back: %s", job_id, exc)
                 self.finished[job_id].set()

@@ -20,7 +20,8 @@ so a web page elsewhere cannot reach it by DNS rebinding, and runs at most
 
 The callables are the use cases of ``service.JobService``, as in the cloud, with errors mapped
 by ``callable_protocol``. There is one user, ``bootstrap.LOCAL_USER``. Jobs run in background
-threads of this process; a job interrupted by stopping the server continues with ``longform resume JOB_ID``.
+threads of this process; jobs left unfinished when the server (or a CLI) stopped are resumed when
+it starts again.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from .callable_protocol import CallableError, callable_error, read_body
 from .config import Settings
 from .errors import InvalidRequest, LongformError, PermanentError
 from .job import FINAL_STATUSES, Job, SegmentStatus, Status
+from .local_runner import gone
 from .ports import BlobStore, VideoModel
 
 API = "/__/longform"
@@ -121,6 +123,18 @@ class LocalBackend:
             "get_playback_urls": lambda data: self.service.playback(user, data),
             "delete_long_form_video_job": lambda data: self.service.delete(user, data),
         }
+
+    def resume_interrupted(self) -> list[str]:
+        """Start again the jobs an earlier run of the server (or a killed CLI) left unfinished."""
+        resumed = []
+        for job in self.service.recent(bootstrap.LOCAL_USER, limit=1000):
+            if job.is_interrupted(gone=gone):
+                try:
+                    self.service.resume(bootstrap.LOCAL_USER, {"jobId": job.job_id}, unfinished=True)
+                    resumed.append(job.job_id)
+                except LongformError as exc:  # another process took it meanwhile, say
+                    log.warning("job %s not resumed: %s", job.job_id, exc)
+        return resumed
 
     def job(self, job_id: str) -> Job:
         return self.service.job(bootstrap.LOCAL_USER, job_id)
@@ -264,7 +278,10 @@ def serve(
     """Serve until interrupted. ``model`` replaces the preview renderer (tests inject failures)."""
     if not (web_dir / "index.html").is_file():
         raise InvalidRequest("web_dir", f"{web_dir} has no index.html")
-    app = create_app(LocalBackend(settings, model), web_dir)
+    backend = LocalBackend(settings, model)
+    app = create_app(backend, web_dir)
+    for job_id in backend.resume_interrupted():
+        log.warning("resuming job %s, interrupted when the server last stopped", job_id)
     server = make_server("127.0.0.1", port, app, threaded=True)
     if on_ready is not None:
         on_ready(f"http://127.0.0.1:{server.server_port}/")

@@ -21,6 +21,8 @@ def rule_of(err: Any, wording: Mapping[str, str]) -> str:
         return str(ctx["error"])
     if kind == "literal_error":
         return f"must be one of {ctx['expected']}"
+    if kind == "greater_than":
+        return f"must be more than {_number(ctx['gt'])}"
     if kind == "greater_than_equal":
         return f"must be at least {_number(ctx['ge'])}"
     if kind == "less_than_equal":

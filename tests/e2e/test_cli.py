@@ -19,8 +19,9 @@ from longform.adapters.sqlite import Database
 from longform.adapters.sqlite_job_store import SqliteJobStore
 from longform.config import Settings
 from longform.errors import PermanentError
-from longform.job import Status
+from longform.job import Job, Status
 from longform.ports import SegmentSpec
+from longform.request import validate_request
 
 FPS = 24
 
@@ -129,6 +130,10 @@ def test_a_killed_generate_finishes_with_resume_without_remaking_finished_segmen
     assert job.status is Status.GENERATING, "the job ran to its end before it could be killed"
     finished = [s.index for s in job.segments if s.status == "completed"]
     made = {i: (data / f"blobs/jobs/{job.job_id}/segments/{i}.mp4").stat() for i in finished}
+    listed = longform("list", "--data-dir", str(data), cwd=tmp_path)  # the killed process holds it no more
+    assert [line.split()[1] for line in listed.stdout.splitlines() if line.startswith(job.job_id)] == ["interrupted"]
+    status = longform("status", job.job_id, "--data-dir", str(data), cwd=tmp_path)
+    assert f"continue with longform resume {job.job_id}" in status.stdout
 
     result = longform("resume", job.job_id, "--data-dir", str(data), "--json", cwd=tmp_path)
 
@@ -173,3 +178,25 @@ def test_a_failed_job_resumes_in_place_making_only_its_missing_scenes(tmp_path: 
     assert [s["attempts"] for s in summary["segments"]] == [1, 1, 2, 1]
     assert abs(probe(Path(summary["output"])).frames - 4 * 4 * FPS) <= 3
     assert len(local.service.job(bootstrap.LOCAL_USER, job_id).resumes) == 1
+
+
+@pytest.mark.slow
+def test_two_resumes_of_one_job_at_once_run_it_once_and_the_other_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    local = bootstrap.local(Settings(data_dir=data))
+    prompts = [f"Scene {i} of a long walk" for i in range(4)]
+    job = Job.new(validate_request({"prompts": prompts, "segmentSeconds": 4}), bootstrap.LOCAL_USER.user_id)
+    local.pipeline.jobs.create(job)  # made, never run: interrupted
+
+    command = [sys.executable, "-m", "longform", "resume", job.job_id, "--data-dir", str(data)]
+    both = [
+        subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outcomes = sorted((proc.wait(timeout=240), proc.stderr.read() if proc.stderr else "") for proc in both)
+
+    assert [code for code, _ in outcomes] == [0, 3], outcomes
+    assert "is being run by another process" in outcomes[1][1]
+    done = local.pipeline.jobs.get(job.job_id)
+    assert done.status is Status.COMPLETED
+    assert [s.attempts for s in done.segments] == [1, 1, 1, 1]  # every scene made once

@@ -44,7 +44,7 @@ def test_status_takes_a_unique_prefix_and_refuses_an_ambiguous_or_short_one(tmp_
     for ref in (other[:4], other[:12], other):
         result = longform("status", ref, "--data-dir", "data", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-        assert result.stdout.startswith(f"job {other}  queued")
+        assert result.stdout.startswith(f"job {other}  interrupted")  # made by the test: nothing runs it
     shown = json.loads(longform("status", twins[1][:10], "--json", "--data-dir", "data", cwd=tmp_path).stdout)
     assert shown["jobId"] == twins[1]
 

@@ -12,10 +12,13 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from longform import bootstrap
 from longform.adapters.preview_video_model import PreviewVideoModel
 from longform.config import Settings
+from longform.job import Job
 from longform.local_server import LocalBackend, create_app
 from longform.ports import BlobStore, Operation, SegmentSpec
+from longform.request import validate_request
 
 TRIGGER = "/demo-longform/us-central1/trigger_long_form_video_job"
 CANCEL = "/demo-longform/us-central1/cancel_long_form_video_job"
@@ -170,3 +173,16 @@ def test_jobs_beyond_the_running_limit_wait_queued_then_run(tmp_path: Path) -> N
     assert threading.active_count() < 20  # one worker, not a thread a job
     HeldModel.release.set()
     assert [events(client, i)[-1]["status"] for i in ids] == ["completed"] * 3
+
+
+@pytest.mark.slow
+def test_the_server_resumes_the_jobs_left_unfinished_when_it_starts(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    earlier = bootstrap.local(settings)
+    job = Job.new(validate_request({**REQUEST, "prompts": ["left behind"]}), bootstrap.LOCAL_USER.user_id)
+    earlier.pipeline.jobs.create(job)  # as a killed server leaves it: unfinished, nobody's lease
+
+    backend = LocalBackend(settings)
+    assert backend.resume_interrupted() == [job.job_id]
+    client = create_app(backend).test_client()
+    assert events(client, job.job_id)[-1]["status"] == "completed"

@@ -1,6 +1,6 @@
 import pytest
 
-from longform.errors import IllegalTransition
+from longform.errors import IllegalTransition, JobBusy
 from longform.job import Job, Reservation, SegmentStatus, Status
 from longform.request import validate_request
 
@@ -191,6 +191,25 @@ def test_only_a_failed_job_can_be_resumed(status: Status) -> None:
     with pytest.raises(IllegalTransition):
         job.resume()
     assert job.status is status
+
+
+def test_one_holder_at_a_time_until_its_lease_runs_out_or_it_is_gone() -> None:
+    job = job_in(Status.GENERATING)
+    assert job.is_interrupted(now="2026-11-29T10:00:00.000Z")  # nobody runs it
+    job.take_lease("host:1", until="2026-11-29T10:00:30.000Z", now="2026-11-29T10:00:00.000Z")
+    assert not job.is_interrupted(now="2026-11-29T10:00:10.000Z")
+    with pytest.raises(JobBusy, match="host:1"):
+        job.take_lease("host:2", until="2026-11-29T10:00:40.000Z", now="2026-11-29T10:00:10.000Z")
+    job.take_lease("host:1", until="2026-11-29T10:00:40.000Z", now="2026-11-29T10:00:10.000Z")  # renewed
+    assert job.is_interrupted(now="2026-11-29T10:00:41.000Z")  # ran out: the holder stopped
+    assert job.is_interrupted(now="2026-11-29T10:00:11.000Z", gone=lambda holder: holder == "host:1")
+    job.take_lease("host:2", until="2026-11-29T10:00:50.000Z", now="2026-11-29T10:00:11.000Z", gone=lambda h: True)
+    job.release_lease("host:1")  # not its lease any more: nothing happens
+    assert job.lease is not None and job.lease.holder == "host:2"
+    job.release_lease("host:2")
+    assert job.lease is None
+    job.move_to(Status.CANCELLED)
+    assert not job.is_interrupted()  # a final job is not interrupted
 
 
 def test_job_round_trips_through_json_with_camel_case_fields() -> None:
