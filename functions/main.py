@@ -91,3 +91,11 @@ def remove_old_media(event: scheduler_fn.ScheduledEvent) -> None:
     """Retention: segments and frames of old finished jobs (and, if set, final videos) are deleted."""
     settings = cloud.settings
     cloud.service.remove_old_media(settings.scene_retention_days, settings.video_retention_days)
+
+
+@scheduler_fn.on_schedule(
+    schedule="every 5 minutes", region=REGION, timeout_sec=300, memory=options.MemoryOption.MB_512
+)
+def sweep_stuck_jobs(event: scheduler_fn.ScheduledEvent) -> None:
+    """Nothing stays stuck: a lost start is sent again, a dead poller replaced, a lost run failed."""
+    cloud.service.sweep(repoll_stitches=cloud.settings.stitch_backend == "transcoder")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from longform.budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, returned_by
 from longform.errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
-from longform.job import Job, Status
+from longform.job import Job, Status, utc_now
 from longform.ports import Operation, SegmentSpec, StitchJob, StitchSpec
 
 
@@ -62,6 +62,8 @@ class InMemoryJobStore:
             before = self.jobs[job_id]
             job = copy.deepcopy(before)
             change(job)
+            if job != before:
+                job.updated_at = utc_now()
             if job.budget is not None:
                 user, project = self._entry(job.user_id, job.budget.day), self._entry(PROJECT, job.budget.day)
                 admit_taken_back(limits, before, job, user, project)
@@ -107,6 +109,16 @@ class InMemoryJobStore:
     def delete(self, job_id: str) -> None:
         with self._lock:
             self.jobs.pop(job_id, None)
+
+    def stale(self, status: str, updated_before: str, limit: int = 100) -> Sequence[Job]:
+        with self._lock:
+            found = [
+                j
+                for j in self.jobs.values()
+                if j.status == status and (j.updated_at or j.timings["createdAt"]) < updated_before
+            ]
+        found.sort(key=lambda j: (j.timings["createdAt"], j.job_id))
+        return [copy.deepcopy(j) for j in found[:limit]]
 
 
 class InMemoryBlobStore:

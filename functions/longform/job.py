@@ -142,15 +142,19 @@ class Job(_Record):
     video_removed_at: str | None = None
     resumes: list[Resume] = []  # each time a failed job was continued in place
     lease: Lease | None = None  # held by the local process that runs the job
+    updated_at: str | None = None  # the last write (stores stamp it): how a stuck job is told
+    requeues: int = 0  # starts sent again by the sweeper for a job stuck queued
 
     @classmethod
     def new(cls, request: VideoRequest, user_id: str, job_id: str | None = None, now: str | None = None) -> Job:
+        created = now or utc_now()
         return cls(
             job_id=job_id or new_job_id(),
             user_id=user_id,
             request=request.to_json(),
             segments=[Segment(index=i, prompt=p) for i, p in enumerate(request.prompts)],
-            timings={"createdAt": now or utc_now()},
+            timings={"createdAt": created},
+            updated_at=created,
         )
 
     # -- reading ---------------------------------------------------------------------------
@@ -305,6 +309,16 @@ class Job(_Record):
         if seg.status is not SegmentStatus.COMPLETED:
             seg.status = SegmentStatus.FAILED
             seg.error = reason
+
+    def note_requeue(self) -> None:
+        if self.status is Status.QUEUED:
+            self.requeues += 1
+
+    def hand_over_stitch(self) -> None:
+        """The stitch poller's turn ends (its budget spent, or it failed): one more round counted,
+        the lease free, and the write fires the next poller."""
+        self.stitch_poll_attempts += 1
+        self.stitch_lease_until = None
 
     def record_stitch_job(self, name: str) -> None:
         if self.status is not Status.STITCHING:

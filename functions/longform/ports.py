@@ -34,7 +34,7 @@ class JobStore(Protocol):
         """The job, or JobNotFound."""
 
     def update(self, job_id: str, change: Callable[[Job], None], limits: SpendLimits | None = None) -> Job:
-        """Read, apply ``change`` (which may raise to abort), write — atomically, with the seconds
+        """Read, apply ``change`` (which may raise to abort), stamp ``updatedAt``, write — atomically, with the seconds
         the change gives back (``budget.returned_by``) taken off the ledger, or, when it takes
         seconds back (a resume), booked again: then within ``limits`` (BudgetExhausted, nothing
         written). Returns the new job."""
@@ -52,6 +52,9 @@ class JobStore(Protocol):
 
     def delete(self, job_id: str) -> None:
         """Remove the job's document (its ledger entries stay: what was spent was spent)."""
+
+    def stale(self, status: str, updated_before: str, limit: int = 100) -> Sequence[Job]:
+        """Jobs in ``status`` whose last write (``updatedAt``) is older than ``updated_before``."""
 
     def ids_starting_with(self, prefix: str, user_id: str, limit: int = 2) -> Sequence[str]:
         """Ids of the user's jobs that start with ``prefix``, in id order, at most ``limit``."""

@@ -25,6 +25,15 @@ from .request import Limits, validate_request
 log = logging.getLogger(__name__)
 MIN_ID_PREFIX = 4  # as git: shorter prefixes are refused, not guessed
 RECENT_JOBS = 20
+# How long a job may go without a write before the sweeper calls it stuck. A queued job waits for
+# Inngest to start its run (seconds); a running one writes at every scene, and one scene's polls
+# may last an hour at most (60 polls, 60 s apart); a Transcoder stitch's poller writes every round.
+STUCK_AFTER = {
+    Status.QUEUED: timedelta(minutes=10),
+    Status.GENERATING: timedelta(minutes=90),
+    Status.STITCHING: timedelta(minutes=20),
+}
+MAX_REQUEUES = 3
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,52 @@ class JobService:
                 self.jobs.update(job.job_id, partial(mark, now=iso_time(now)))
                 count += 1
         return count
+
+    def sweep(self, repoll_stitches: bool = True) -> dict[str, int]:
+        """Nothing stays stuck (a scheduled function runs this every few minutes):
+
+        - a job queued with no run (the callable died after writing it, the event was lost) gets
+          its start sent again; the event id is its run key, so a start that did go out is not
+          doubled. After MAX_REQUEUES it fails, saying it could not be started.
+        - a job generating with no write for longer than a scene can take has lost its run (a run
+          cancelled in Inngest's dashboard, say): it fails with that reason and can be resumed.
+        - a job stitching whose poller died gets its poller again (the lease released, the round
+          counted: the write fires it), or, with no Transcoder job to poll, fails.
+        """
+        now = self.clock()
+        done = {"requeued": 0, "failed": 0, "repolled": 0}
+        for status, after in STUCK_AFTER.items():
+            for job in self.jobs.stale(status.value, iso_time(now - after)):
+                with log_context(jobId=job.job_id, userId=job.user_id):
+                    done[self._unstick(job, now, repoll_stitches)] += 1
+        if any(done.values()):
+            log.warning("swept stuck jobs: %s", done)
+        return done
+
+    def _unstick(self, job: Job, now: datetime, repoll_stitches: bool) -> str:
+        minutes = int(STUCK_AFTER[job.status].total_seconds() // 60)
+        if job.status is Status.QUEUED and job.requeues < MAX_REQUEUES:
+            self.engine.start(job)
+            self.jobs.update(job.job_id, lambda j: j.note_requeue())
+            log.warning("queued for %d min with no run: its start was sent again", minutes)
+            return "requeued"
+        if job.status is Status.STITCHING and job.stitch_job and repoll_stitches:
+            self.jobs.update(job.job_id, lambda j: j.hand_over_stitch() if j.status is Status.STITCHING else None)
+            log.warning("stitching with no poller for %d min: polled again", minutes)
+            return "repolled"
+        reasons = {
+            Status.QUEUED: f"could not be started: still queued after {MAX_REQUEUES + 1} tries",
+            Status.GENERATING: f"the run stopped: nothing happened for {minutes} min",
+            Status.STITCHING: f"the stitch stopped: nothing happened for {minutes} min",
+        }
+        reason = f"{reasons[job.status]}; resume the job to finish it"
+        step = "stitch" if job.status is Status.STITCHING else "sweep"
+        self.jobs.update(
+            job.job_id,
+            lambda j: (j.fail_stitch if step == "stitch" else j.fail)(reason, step) if j.status is job.status else None,
+        )
+        log.error("stuck job failed: %s", reason)
+        return "failed"
 
     def blobs(self) -> BlobStore:
         if self._blobs is None:

@@ -40,7 +40,7 @@ def discover() -> dict[str, Any]:
 def test_discovery_finds_exactly_the_entry_points_with_their_triggers() -> None:
     manifest = discover()
     endpoints = manifest["endpoints"]
-    assert set(endpoints) == {*CALLABLES, "inngest_api", "poll_transcoder_job", "remove_old_media"}
+    assert set(endpoints) == {*CALLABLES, "inngest_api", "poll_transcoder_job", "remove_old_media", "sweep_stuck_jobs"}
     for name in CALLABLES:
         assert "callableTrigger" in endpoints[name]
         assert endpoints[name]["timeoutSeconds"] == 60
@@ -57,6 +57,7 @@ def test_discovery_finds_exactly_the_entry_points_with_their_triggers() -> None:
     assert poller["timeoutSeconds"] == 540
     retention = endpoints["remove_old_media"]
     assert retention["scheduleTrigger"]["schedule"] == "every 24 hours"
+    assert endpoints["sweep_stuck_jobs"]["scheduleTrigger"]["schedule"] == "every 5 minutes"
     for endpoint in endpoints.values():
         assert endpoint["region"] == ["us-central1"]
         assert endpoint["platform"] == "gcfv2"

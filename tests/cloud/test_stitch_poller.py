@@ -162,7 +162,7 @@ def test_the_poller_hands_over_when_its_budget_runs_out_then_fails_after_the_las
 def test_a_handed_over_job_is_polled_by_the_next_trigger(jobs: FirestoreJobStore) -> None:
     job_id, _, _ = stitching_job(jobs)
     before = jobs.update(job_id, lambda j: setattr(j, "stitch_lease_until", "2099-01-01T00:00:00.000Z")).to_json()
-    after = jobs.update(job_id, lambda j: stitch_poller._hand_over(j, 1)).to_json()
+    after = jobs.update(job_id, lambda j: j.hand_over_stitch()).to_json()
     stitcher = ScriptedStitcher(job_id, ["done"])
     stitch_poller.on_job_updated(job_id, before, after, cloud(jobs, stitcher))
     assert stitcher.polls == 1 and jobs.get(job_id).status is Status.COMPLETED

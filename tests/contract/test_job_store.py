@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from longform.adapters.sqlite import Database
 from longform.adapters.sqlite_job_store import SqliteJobStore
 from longform.budget import PROJECT, SpendLimits
 from longform.errors import BudgetExhausted, IllegalTransition, JobNotFound, LongformError, TooManyActiveJobs
-from longform.job import Job, Reservation, Status
+from longform.job import Job, Reservation, Status, iso_time
 from longform.ports import JobStore
 from longform.request import validate_request
 from tests.fakes import InMemoryJobStore
@@ -233,6 +234,18 @@ def test_finished_before_finds_old_finished_jobs_still_holding_media_oldest_firs
     assert store.finished_before(cutoff, limit=1)[0].job_id == old_failed.job_id
 
 
+def test_stale_finds_jobs_of_a_status_whose_last_write_is_older_than_asked(store: JobStore) -> None:
+    quiet = make_job("keeper", created="2026-01-01T08:00:00.000Z")
+    busy = make_job("keeper", created="2026-01-01T08:00:00.000Z")
+    for job in (quiet, busy):
+        store.create(job)
+    store.update(busy.job_id, lambda j: j.move_to(Status.GENERATING))  # written now: not stale
+    cutoff = iso_time(datetime.now(UTC) - timedelta(minutes=1))
+    assert [j.job_id for j in store.stale("queued", cutoff)] == [quiet.job_id]
+    assert store.stale("generating", cutoff) == []
+    assert [j.job_id for j in store.stale("generating", "2099-01-01T00:00:00.000Z")] == [busy.job_id]
+
+
 def test_a_deleted_job_is_gone(store: JobStore) -> None:
     job = make_job()
     store.create(job)
@@ -342,7 +355,9 @@ def test_firestore_store_keeps_each_job_as_its_camel_case_json(firestore: Firest
     job.move_to(Status.GENERATING, now=started)
     document = firestore.jobs.document(job.job_id).get()
     assert document.id == job.job_id
-    assert document.to_dict() == job.to_json()
+    stored = document.to_dict()
+    assert stored["updatedAt"] > job.timings["createdAt"]  # stamped by the write
+    assert {**stored, "updatedAt": None} == {**job.to_json(), "updatedAt": None}
     assert document.to_dict()["timings"] == {"createdAt": "2026-11-25T10:00:00.000Z", "startedAt": started}
 
 

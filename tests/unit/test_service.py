@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,7 +21,7 @@ from longform.errors import (
 from longform.job import Job, Status
 from longform.ports import final_key, frame_key, segment_key
 from longform.request import Limits, validate_request
-from longform.service import Caller, JobService
+from longform.service import MAX_REQUEUES, Caller, JobService
 from tests.fakes import InMemoryBlobStore, InMemoryJobStore
 
 ANN, BOB = Caller("ann"), Caller("bob")
@@ -355,3 +355,48 @@ def test_only_the_owner_resumes_and_only_a_failed_job_unless_unfinished_ones_are
     jobs.cancel(ANN, {"jobId": running})
     with pytest.raises(NotResumable, match="cancelled"):
         jobs.resume(ANN, {"jobId": running}, unfinished=True)
+
+
+# -- nothing stays stuck -------------------------------------------------------------------------
+
+
+def test_the_sweep_sends_a_lost_start_again_then_gives_up_saying_so() -> None:
+    jobs = budgeted(600, now="2026-11-29T10:00:00+00:00")
+    job_id = jobs.trigger(ANN, {"prompts": ["a", "b"]})["jobId"]
+    jobs.engine.started.clear()  # type: ignore[attr-defined]  # as if the start had been lost
+    assert jobs.sweep() == {"requeued": 0, "failed": 0, "repolled": 0}  # not stuck yet
+    for _ in range(MAX_REQUEUES):
+        jobs.clock.now += timedelta(minutes=11)  # type: ignore[attr-defined]
+        assert jobs.sweep()["requeued"] == 1
+    assert jobs.engine.started == [job_id] * MAX_REQUEUES  # type: ignore[attr-defined]
+    jobs.clock.now += timedelta(minutes=11)  # type: ignore[attr-defined]
+    assert jobs.sweep()["failed"] == 1
+    job = jobs.job(ANN, job_id)
+    assert (job.status, job.error_step) == (Status.FAILED, "sweep")
+    assert job.error is not None and "could not be started" in job.error and "resume the job" in job.error
+    assert jobs.usage(ANN)["usedSeconds"] == 0  # its unmade seconds went back
+
+
+def test_the_sweep_fails_a_run_that_stopped_and_repolls_a_stitch_whose_poller_died() -> None:
+    jobs = budgeted(600, now="2026-11-29T10:00:00+00:00")
+    running = jobs.trigger(ANN, {"prompts": ["a"]})["jobId"]
+    jobs.jobs.update(running, lambda j: j.move_to(Status.GENERATING))
+    stitching = jobs.trigger(ANN, {"prompts": ["b"]})["jobId"]
+
+    def to_stitching(job: Job) -> None:
+        job.move_to(Status.GENERATING)
+        job.start_segment(0)
+        job.complete_segment(0, "mem://s.mp4")
+        job.move_to(Status.STITCHING)
+        job.record_stitch_job("projects/p/locations/l/jobs/t1")
+        job.stitch_lease_until = "2026-11-29T10:05:00.000Z"  # the poller that took it died
+
+    jobs.jobs.update(stitching, to_stitching)
+    jobs.clock.now = datetime.now(UTC) + timedelta(minutes=95)  # type: ignore[attr-defined]
+
+    assert jobs.sweep() == {"requeued": 0, "failed": 1, "repolled": 1}
+    stopped = jobs.job(ANN, running)
+    assert (stopped.status, stopped.error_step) == (Status.FAILED, "sweep")
+    assert stopped.error is not None and "the run stopped" in stopped.error
+    polled = jobs.job(ANN, stitching)
+    assert (polled.status, polled.stitch_lease_until, polled.stitch_poll_attempts) == (Status.STITCHING, None, 1)

@@ -32,7 +32,7 @@ from google.cloud import firestore
 
 from ..budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, returned_by
 from ..errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
-from ..job import Job, Status
+from ..job import Job, Status, utc_now
 
 ATTEMPTS = 30  # tries at a contended update or submit before giving up with TransientError
 _UNFINISHED = [status.value for status in Status if not status.is_final]
@@ -119,9 +119,10 @@ class FirestoreJobStore:
             job = _job(snapshot)
             before = job.to_json()
             change(job)  # may raise: nothing is written and the exception reaches the caller as is
-            after = job.to_json()
-            if after == before:
+            if job.to_json() == before:
                 return job  # no write: every write re-fires the functions' document triggers
+            job.updated_at = utc_now()
+            after = job.to_json()
             # One batch: the job, on condition it is unchanged since the read, and what the change gave
             # back to the ledger, so a return is applied exactly once, with the status that made it.
             batch = self.client.batch()
@@ -155,6 +156,7 @@ class FirestoreJobStore:
                 for ledger in ledgers:
                     transaction.set(ledger, _increments(day, seconds=taken, returned_seconds=-taken), merge=True)
             if job.to_json() != before.to_json():
+                job.updated_at = utc_now()
                 transaction.set(ref, job.to_json())
             return job
 
@@ -197,6 +199,16 @@ class FirestoreJobStore:
             .where(filter=firestore.FieldFilter(removed, "==", None))
             .where(filter=firestore.FieldFilter("timings.createdAt", "<", created_before))
             .order_by("timings.createdAt")
+            .limit(limit)
+        )
+        with _mapped_errors():
+            return [_job(snapshot) for snapshot in query.stream()]
+
+    def stale(self, status: str, updated_before: str, limit: int = 100) -> Sequence[Job]:
+        query = (
+            self.jobs.where(filter=firestore.FieldFilter("status", "==", status))
+            .where(filter=firestore.FieldFilter("updatedAt", "<", updated_before))
+            .order_by("updatedAt")
             .limit(limit)
         )
         with _mapped_errors():

@@ -52,6 +52,9 @@ class NotifyingJobStore:
     def delete(self, job_id: str) -> None:
         self.inner.delete(job_id)
 
+    def stale(self, status: str, updated_before: str, limit: int = 100) -> Sequence[Job]:
+        return self.inner.stale(status, updated_before, limit)
+
     def usage(self, user_id: str, day: str) -> Usage:
         return self.inner.usage(user_id, day)
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from ..budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, returned_by
 from ..errors import JobNotFound, LongformError, TooManyActiveJobs
-from ..job import FINAL_STATUSES, Job
+from ..job import FINAL_STATUSES, Job, utc_now
 from .sqlite import Database
 
 
@@ -59,6 +59,8 @@ class SqliteJobStore:
             job = _read(conn, job_id)
             before = job.model_copy(deep=True)
             change(job)
+            if job != before:
+                job.updated_at = utc_now()
             if limits is not None and job.budget is not None:
                 day = job.budget.day
                 admit_taken_back(limits, before, job, _usage(conn, job.user_id, day), _usage(conn, PROJECT, day))
@@ -96,6 +98,14 @@ class SqliteJobStore:
         with self.db.connect() as conn:
             rows = conn.execute(query, (*statuses, created_before, limit))
             return [Job.from_json(json.loads(row[0])) for row in rows]
+
+    def stale(self, status: str, updated_before: str, limit: int = 100) -> Sequence[Job]:
+        query = (
+            "SELECT data FROM jobs WHERE status = ? AND COALESCE(json_extract(data, '$.updatedAt'), created_at) < ?"
+            " ORDER BY created_at, job_id LIMIT ?"
+        )
+        with self.db.connect() as conn:
+            return [Job.from_json(json.loads(row[0])) for row in conn.execute(query, (status, updated_before, limit))]
 
     def delete(self, job_id: str) -> None:
         with self.db.connect(write=True) as conn:

@@ -10,6 +10,7 @@ budget records the attempt and releases the lease; that write fires the next inv
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -77,6 +78,30 @@ def poll_stitch(
         return
     assert job.stitch_job is not None
     attempt = job.stitch_poll_attempts + 1
+    try:
+        _poll_round(jobs, stitcher, blobs, job, attempt, budget_seconds, max_attempts, signed_url_hours, clock, sleep)
+    except BaseException:
+        # Whatever stopped this round (a bug, a store that is down): its lease is given back, the
+        # round counted, so the next invocation polls and the rounds stay bounded.
+        with contextlib.suppress(Exception):
+            jobs.update(job_id, lambda j: j.hand_over_stitch() if j.status is Status.STITCHING else None)
+        raise
+
+
+def _poll_round(
+    jobs: JobStore,
+    stitcher: Stitcher,
+    blobs: BlobStore,
+    job: Job,
+    attempt: int,
+    budget_seconds: float,
+    max_attempts: int,
+    signed_url_hours: int,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> None:
+    assert job.stitch_job is not None
+    job_id = job.job_id
     deadline = clock() + budget_seconds
     delay = FIRST_DELAY_SECONDS
     with log_context(attempt=attempt):
@@ -105,7 +130,7 @@ def poll_stitch(
             jobs.update(job_id, partial(_end, finish=partial(Job.fail_stitch, reason=reason)))
             log.error(reason)
         else:
-            jobs.update(job_id, lambda j: _hand_over(j, attempt))
+            jobs.update(job_id, lambda j: j.hand_over_stitch())
             log.info("stitch still running after round %d; handing over", attempt)
 
 
@@ -116,11 +141,6 @@ def _claim(job: Job, lease: timedelta) -> None:
     if job.stitch_lease_until and datetime.fromisoformat(job.stitch_lease_until) > now:
         raise _NotDue
     job.stitch_lease_until = (now + lease).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _hand_over(job: Job, attempts: int) -> None:
-    job.stitch_poll_attempts = attempts
-    job.stitch_lease_until = None
 
 
 def _end(job: Job, finish: Callable[[Job], None]) -> None:
