@@ -4,6 +4,7 @@ Firestore and Cloud Storage emulators, the stand-ins) and the media probes in de
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ from longform.workflow import Pipeline
 from tests.fakes import FakeFrameExtractor, FakeStitcher, FakeVideoModel, InMemoryBlobStore, InMemoryJobStore
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
     from devtools.firestore_emulator import FirestoreEmulator
     from devtools.storage_emulator import StorageEmulator
 
@@ -121,3 +124,34 @@ def storage_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stora
             yield emulator
     finally:
         emulator.server.stop()
+
+
+# -- Chromium, for the browser tests and the Firebase-mode page on the emulators --------------------
+
+CHROMIUM = os.environ.get("LONGFORM_CHROMIUM", "/usr/bin/chromium")
+# The network is closed here: nothing that phones home, no QUIC, no sandbox (root in a container).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One Chromium for the session, driven by Playwright (one sync Playwright a process)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (make test installs it)")
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        unavailable(f"no Chromium at {CHROMIUM} (make test installs Debian's chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -238,6 +238,11 @@ class ThreadEngine:
     def cancel(self, job: Job) -> None:
         pass
 
+    @property
+    def workers(self) -> int:
+        """Threads running jobs: at most ``max_running``, however many jobs wait."""
+        return len(self._workers)
+
     def _lease(self, job_id: str) -> None:
         until = iso_time(datetime.now(UTC) + timedelta(seconds=self.lease_seconds))
         self.runner.pipeline.jobs.update(job_id, lambda j: j.take_lease(self.holder, until, gone=gone))

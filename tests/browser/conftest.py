@@ -7,9 +7,7 @@ Screenshots of each state go to test-output/screenshots/.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,39 +17,12 @@ import pytest
 
 from devtools.servers import ROOT, ServerProcess, free_port, http_ready
 from tests.browser.pages import TIGHT_SECONDS_PER_DAY, Served
-from tests.conftest import unavailable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page, Response
 
-CHROMIUM = os.environ.get("LONGFORM_CHROMIUM", "/usr/bin/chromium")
-# The network is closed here: nothing that phones home, no QUIC, no sandbox (root in a container).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 CALLABLE = re.compile(r"/demo-longform/us-central1/\w+$")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed (make test installs it)")
-    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-        unavailable(f"no Chromium at {CHROMIUM} (make test installs Debian's chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _serve(name: str, argv: list[str], tmp: Path, env: dict[str, str] | None = None) -> Iterator[Served]:

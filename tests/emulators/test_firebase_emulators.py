@@ -16,18 +16,28 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import inngest
 import pytest
 from google.cloud import firestore
 from google.cloud.firestore_v1 import FieldFilter
+from google.oauth2 import service_account
 
-from devtools.emulator_suite import BUCKET, PROJECT, EmulatorSuite
+from devtools.emulator_suite import BUCKET, PROJECT, REGION, EmulatorSuite
 from devtools.media import probe
 from devtools.vertex_standin import PREDICT, HttpFailure, Outcome
+from longform.adapters.firestore_job_store import FirestoreJobStore
+from longform.adapters.transcoder_stitcher import TranscoderStitcher, transcoder_client
+from longform.cloud.composition import Cloud
+from longform.cloud.inngest_client import APP_ID
+from longform.config import Settings
 from longform.job import Job, SegmentStatus, Status, idempotent_job_id
+from longform.ports import StitchSpec, final_key
+from longform.request import validate_request
 
 pytestmark = pytest.mark.slow
 
@@ -424,3 +434,79 @@ def test_a_failed_job_resumed_through_the_callable_makes_only_its_missing_scene(
 def tempfile_named(suffix: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory() as folder:
         yield Path(folder) / f"file{suffix}"
+
+
+# -- nothing stays stuck ---------------------------------------------------------------------------
+
+
+def sweep(suite: EmulatorSuite, db: firestore.Client, ahead: timedelta) -> dict[str, int]:
+    """The body of sweep_stuck_jobs, run as Cloud Scheduler would run it (the emulators fire no
+    schedules), against this suite's Firestore and Inngest, with the clock ``ahead``."""
+    assert suite.standins is not None
+    client = inngest.Inngest(app_id=APP_ID, is_production=False, event_api_base_url=suite.standins.inngest.url)
+    cloud = Cloud(Settings(project=PROJECT, stitch_backend="transcoder"), firestore=db, inngest=client)
+    cloud.service.clock = lambda: datetime.now(UTC) + ahead
+    return cloud.service.sweep(repoll_stitches=True)
+
+
+def test_stuck_jobs_each_reach_a_final_or_running_again_state_within_one_sweep(
+    suite: EmulatorSuite, db: firestore.Client
+) -> None:
+    assert suite.standins is not None
+    store = FirestoreJobStore(db)
+    owner, token = sign_up(suite)
+    request = validate_request({"prompts": PROMPTS[:1], "segmentSeconds": SECONDS})
+
+    # 1. Left queued with no event (the callable died after writing the job): sent again, it runs.
+    lost = Job.new(request, owner)
+    store.submit(lost)
+    with watching(db, lost.job_id) as watch:
+        assert sweep(suite, db, timedelta(minutes=11)) == {"requeued": 1, "failed": 0, "repolled": 0}
+        made = watch.wait_for(finished)
+    assert made.status is Status.COMPLETED, made.error
+
+    # 2. A run cancelled outside the product (Inngest's dashboard): the job fails saying so, and resumes.
+    suite.standins.vertex.script(Outcome.video(pending=10_000))  # its scene never finishes by itself
+    job_id = call(suite, "trigger_long_form_video_job", {"prompts": PROMPTS[:1], "segmentSeconds": SECONDS}, token)[
+        "jobId"
+    ]
+    with watching(db, job_id) as watch:
+        watch.wait_for(lambda doc: doc["segments"][0]["status"] == "generating")
+        [run] = suite.standins.inngest.runs_of(GENERATE, job_id)
+        run.cancelled.set()  # what the dashboard's Cancel does
+        assert run.done.wait(60)
+        assert sweep(suite, db, timedelta(minutes=95))["failed"] >= 1
+        stopped = watch.wait_for(finished)
+        assert stopped.status is Status.FAILED and "the run stopped" in (stopped.error or "")
+        assert call(suite, "resume_long_form_video_job", {"jobId": job_id}, token)["status"] == "generating"
+        assert watch.wait_for(lambda doc: finished(doc) and bool(doc.get("resumes"))).status is Status.COMPLETED
+
+    # 3. A poller killed holding its lease: the stitch is polled again and the job completes.
+    # The functions' own credentials: the suite's throwaway key, whose tokens come from the OAuth stand-in.
+    key = service_account.Credentials.from_service_account_file(
+        str(suite.workdir / "service-account.json"), scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    stitcher = TranscoderStitcher(transcoder_client(suite.standins.transcoder.url, key), PROJECT, REGION, BUCKET)
+    held = Job.new(request, owner)
+    segment = made.segments[0].uri or ""
+    name = stitcher.start(
+        StitchSpec(
+            held.job_id, owner, (suite.standins.gcs.key_of(segment),), final_key(held.job_id), 1280, 720, SECONDS, True
+        )
+    )
+    held.status, held.progress, held.stitch_job = Status.STITCHING, 90, name
+    held.segments[0].status, held.segments[0].uri = SegmentStatus.COMPLETED, segment
+    held.stitch_lease_until = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()  # the dead poller's
+    held.updated_at = "2026-01-01T00:00:00.000Z"
+    with watching(db, held.job_id) as watch:
+        db.collection("videoJobs").document(held.job_id).set(
+            held.to_json()
+        )  # fires the poller: lease held, it leaves it
+        time.sleep(3)
+        assert (
+            Job.from_json(db.collection("videoJobs").document(held.job_id).get().to_dict() or {}).status
+            is Status.STITCHING
+        )
+        assert sweep(suite, db, timedelta(minutes=21))["repolled"] == 1
+        polled = watch.wait_for(finished)
+    assert polled.status is Status.COMPLETED and polled.video_uri == f"gs://{BUCKET}/{final_key(held.job_id)}"

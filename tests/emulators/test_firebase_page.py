@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import threading
 import uuid
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from devtools.emulator_suite import PROJECT, REGION, EmulatorSuite
 from devtools.servers import ROOT
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import unavailable
 
 if TYPE_CHECKING:
@@ -77,20 +74,6 @@ def page_url(suite: EmulatorSuite) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed (make test installs it)")
-    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-        unavailable(f"no Chromium at {CHROMIUM} (make test installs Debian's chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_a_user_signs_up_makes_a_two_scene_video_watches_it_and_plays_it_as_the_budget_goes_down(
