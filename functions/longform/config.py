@@ -49,7 +49,7 @@ class Settings(BaseModel):
     # -- the embedded pipeline ----------------------------------------------------------------------
     data_dir: Path = _setting(Path(".longform"), "LONGFORM_DATA_DIR", "local", "where local jobs and files live")
     concurrency: int = _setting(4, "LONGFORM_CONCURRENCY", "local", "scenes made at once when chain=false", ge=1)
-    retry_attempts: int = _setting(5, "LONGFORM_RETRY_ATTEMPTS", "local", "tries per step, the first included", ge=1)
+    retry_attempts: int = _setting(10, "LONGFORM_RETRY_ATTEMPTS", "local", "tries per step, the first included", ge=1)
     retry_base_seconds: float = _setting(
         1.0, "LONGFORM_RETRY_BASE_SECONDS", "local", "first backoff; doubles per attempt, with jitter", ge=0
     )

@@ -21,11 +21,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from .adapters.sqlite import Database
 from .errors import JobCancelled, StepFailed, TransientError
-from .job import Job, iso_time
+from .job import Job, SegmentStatus, iso_time
 from .logs import log_context
 from .workflow import Pipeline, fail_job, run_job
 
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 5
+    attempts: int = 10
     base_seconds: float = 1.0
     max_seconds: float = 60.0
 
@@ -44,6 +45,9 @@ class RetryPolicy:
         never sooner than the service asked for."""
         backoff = min(self.max_seconds, self.base_seconds * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.5)
         return max(backoff, retry_after or 0.0)
+
+
+_RESUMES = "~resumes"  # a memo entry that is no step: the resumes of the job the memo has seen
 
 
 class SqliteSteps:
@@ -115,6 +119,24 @@ class SqliteSteps:
                 raise future.exception()  # type: ignore[misc]
         return [future.result() for future in futures]  # type: ignore[misc]
 
+    def forget_after_resume(self, job: Job) -> None:
+        """A resumed job runs again as a new run would: its memo keeps only the steps of the scenes
+        it made (their files are reused), so a scene that failed is begun, counted and started
+        again. Done once per resume (a marker in the memo records how many it has seen)."""
+        seen, resumes = self._recall(_RESUMES)[1] or 0, len(job.resumes)
+        if resumes <= seen:
+            return
+        made = [f"segment-{s.index}-" for s in job.segments if s.status is SegmentStatus.COMPLETED]
+        with self.db.connect(write=True) as conn:
+            rows = conn.execute("SELECT step_id FROM steps WHERE job_id = ?", (self.job_id,)).fetchall()
+            for (step_id,) in rows:
+                if not step_id.startswith(tuple(made)):
+                    conn.execute("DELETE FROM steps WHERE job_id = ? AND step_id = ?", (self.job_id, step_id))
+            conn.execute(
+                "INSERT OR REPLACE INTO steps (job_id, step_id, result) VALUES (?, ?, ?)",
+                (self.job_id, _RESUMES, json.dumps(resumes)),
+            )
+
     def _claim(self, step_id: str) -> None:
         # Two steps with one id would share a memo entry: a workflow bug, caught here.
         with self._lock:
@@ -155,13 +177,25 @@ class LocalRunner:
         self._sleep = sleep
 
     def run(self, job_id: str) -> Job:
-        job = self.pipeline.jobs.get(job_id)
+        job = self._retrying(partial(self.pipeline.jobs.get, job_id))
         if job.status.is_final:
             return job
         steps = SqliteSteps(self.db, job_id, self.retry, self.concurrency, self._sleep)
+        steps.forget_after_resume(job)
         with log_context(jobId=job_id, userId=job.user_id):
             self._run(steps, job_id)
-        return self.pipeline.jobs.get(job_id)
+        return self._retrying(partial(self.pipeline.jobs.get, job_id))
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        """A store call of the runner's own, outside any step, retried as a step would be."""
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                return call()
+            except TransientError as exc:
+                if attempt == self.retry.attempts:
+                    raise
+                self._sleep(self.retry.delay(attempt, exc.retry_after))
+        raise AssertionError("unreachable")
 
     def _run(self, steps: SqliteSteps, job_id: str) -> None:
         try:
@@ -170,10 +204,10 @@ class LocalRunner:
             log.info("job %s was cancelled", job_id)
         except StepFailed as exc:
             log.error("job %s failed at step %s: %s", job_id, exc.step_id, exc.reason)
-            fail_job(self.pipeline.jobs, job_id, exc.reason, exc.step_id)
+            self._retrying(partial(fail_job, self.pipeline.jobs, job_id, exc.reason, exc.step_id))
         except Exception as exc:  # outside any step: a poll limit, a bug
             log.exception("job %s failed", job_id)
-            fail_job(self.pipeline.jobs, job_id, str(exc) or type(exc).__name__, None)
+            self._retrying(partial(fail_job, self.pipeline.jobs, job_id, str(exc) or type(exc).__name__, None))
 
 
 def this_process() -> str:

@@ -4,13 +4,18 @@ Every side effect happens inside ``steps.run`` with an id made from data (``segm
 a replay (resume, retry, the next Inngest request) skips what is done and redoes nothing. Step
 results are small JSON: keys and operation names, never bytes.
 
-    start ─▶ per segment i: segment-i-start ─▶ segment-i-poll-n (sleep between) ─▶ [segment-i-last-frame]
-          ─▶ stitch-begin ─▶ stitch-start ─▶ stitch-record ─▶ stitch-poll-n ─▶ completed
+    start ─▶ per segment i: segment-i-begin ─▶ segment-i-start ─▶ segment-i-poll-n (sleep between)
+                            ─▶ segment-i-done ─▶ [segment-i-last-frame]
+          ─▶ stitch-begin ─▶ stitch-start ─▶ stitch-record ─▶ stitch-poll-n ─▶ stitch-link ─▶ stitch-complete
 
-A scene whose operation ends with a transient error is generated again (``segment-i-start-1``,
-``segment-i-poll-1-n`` …, at most ``max_generations``); a scene made by an earlier run of the
-job (before a resume) is reused by its start step; a scene that fails for good records its own
-reason on the job before its step fails.
+Each step makes one fallible call (a store write, a model call, a file), so a retry redoes only
+the call that failed.
+
+A scene whose operation ends with a transient error is generated again (``segment-i-begin-1``,
+``segment-i-start-1``, ``segment-i-poll-1-n`` …, at most ``max_generations``); a scene made by an
+earlier run of the job (before a resume; the start step says which) is kept when its file is there
+(``segment-i-reuse``); a scene that fails for good records its own reason on the job before its
+step fails.
 """
 
 from __future__ import annotations
@@ -76,7 +81,8 @@ def generate_segments(p: Pipeline, steps: Steps, job_id: str) -> list[str]:
     started: dict[str, Any] = steps.run("start", partial(_start, p, job_id))
     request = VideoRequest.model_validate(started["request"])
     user_id: str = started["userId"]
-    make = partial(_segment, p, steps, job_id, user_id, request)
+    made: dict[str, str] = started.get("made") or {}
+    make = partial(_segment, p, steps, job_id, user_id, request, made)
     if not request.chain:
         return steps.parallel([partial(make, i, None) for i in range(len(request.prompts))])
     keys: list[str] = []
@@ -100,7 +106,12 @@ def start_stitch(p: Pipeline, steps: Steps, job_id: str, keys: list[str]) -> str
 def wait_for_stitch(p: Pipeline, steps: Steps, job_id: str, name: str) -> None:
     """Poll the stitch to its end and complete the job (the in-process path; the cloud path has a poller)."""
     for n in range(p.max_polls):
-        if steps.run(f"stitch-poll-{n}", partial(_poll_stitch, p, job_id, name)):
+        key: str | None = steps.run(f"stitch-poll-{n}", partial(_poll_stitch, p, name))
+        if key is not None:
+            url: str | None = steps.run(
+                "stitch-link", partial(p.blobs.signed_url, key, timedelta(hours=p.signed_url_hours))
+            )
+            steps.run("stitch-complete", partial(_complete, p, job_id, key, url))
             return
         steps.sleep(f"stitch-wait-{n}", p.wait_before_poll(n))
     raise PermanentError(f"the stitch {name} did not finish after {p.max_polls} polls")
@@ -141,7 +152,8 @@ def _every_scene(job: Job, reason: str) -> str:
 
 def _start(p: Pipeline, job_id: str) -> dict[str, Any]:
     job = p.jobs.update(job_id, _alive(_running))
-    return {"request": job.request, "userId": job.user_id}
+    made = {str(s.index): p.blobs.key_of(s.uri) for s in job.segments if s.status is SegmentStatus.COMPLETED and s.uri}
+    return {"request": job.request, "userId": job.user_id, "made": made}
 
 
 def _running(job: Job) -> None:
@@ -159,6 +171,7 @@ def _segment(
     job_id: str,
     user_id: str,
     request: VideoRequest,
+    made: dict[str, str],
     index: int,
     first_frame: str | None,
 ) -> str:
@@ -176,14 +189,18 @@ def _segment(
         negative_prompt=request.negative_prompt or None,
         first_frame_key=first_frame,
     )
+    # Made by an earlier run of this job (before a resume, or a replay): kept if its file is there.
+    earlier = made.get(str(index))
+    if earlier and steps.run(f"segment-{index}-reuse", partial(p.blobs.exists, earlier)):
+        return earlier
     why = ""
     for generation in range(p.max_generations):
-        # The first generation's step ids are the plain ones; a new generation (after an operation
-        # that ended with a transient error) gets ids of its own: segment-3-start-1, -poll-1-0, …
+        # One fallible call a step, so a retry redoes only that call. The first generation's step
+        # ids are the plain ones; a new generation (after an operation that ended with a transient
+        # error) gets ids of its own: segment-3-begin-1, segment-3-start-1, segment-3-poll-1-0, …
         g = f"-{generation}" if generation else ""
+        steps.run(f"segment-{index}-begin{g}", partial(_begin_segment, p, job_id, index))
         started: str | dict[str, str] = steps.run(f"segment-{index}-start{g}", partial(_start_segment, p, spec))
-        if isinstance(started, dict) and "key" in started:
-            return started["key"]  # made by an earlier run of this job (before a resume): not made again
         operation = started["operation"] if isinstance(started, dict) else started
         for n in range(p.max_polls):
             last = generation + 1 == p.max_generations
@@ -191,6 +208,7 @@ def _segment(
                 f"segment-{index}-poll{g}-{n}", partial(_poll_segment, p, job_id, index, operation, last)
             )
             if isinstance(polled, str):
+                steps.run(f"segment-{index}-done", partial(_complete_segment, p, job_id, index, polled))
                 return polled
             if polled is not None:  # {"again": reason}: this operation failed for a reason that may pass
                 why = polled["again"]
@@ -201,18 +219,12 @@ def _segment(
     raise AssertionError(f"scene {index + 1}: the last generation's poll returned {why!r}")  # it raises
 
 
+def _begin_segment(p: Pipeline, job_id: str, index: int) -> None:
+    # One step a generation: the attempt is counted before the model is asked.
+    p.jobs.update(job_id, _alive(lambda j: j.start_segment(index)))
+
+
 def _start_segment(p: Pipeline, spec: SegmentSpec) -> dict[str, str]:
-    """Start the model on one scene (``{"operation": name}``), unless the scene was made by an
-    earlier run of the job and its file is there (``{"key": key}``): a resumed job, or a new
-    Inngest run of it, whose step history is its own, never pays for a scene twice."""
-    job = p.jobs.get(spec.job_id)
-    made = job.segments[spec.index]
-    if made.status is SegmentStatus.COMPLETED and made.uri:
-        key = p.blobs.key_of(made.uri)
-        if p.blobs.exists(key):
-            return {"key": key}
-    # Each execution of this step is one attempt: recorded before the model is called.
-    p.jobs.update(spec.job_id, _alive(lambda j: j.start_segment(spec.index)))
     try:
         return {"operation": p.model.start(spec)}
     except PermanentError as exc:
@@ -248,9 +260,17 @@ def _poll_segment(
         raise _scene_failed(p, job_id, index, exc) from exc
     if not op.done or op.key is None:
         return None
-    uri = p.blobs.uri(op.key)
-    p.jobs.update(job_id, _alive(lambda j: j.complete_segment(index, uri)))
     return op.key
+
+
+def _complete_segment(p: Pipeline, job_id: str, index: int, key: str) -> None:
+    uri = p.blobs.uri(key)
+    p.jobs.update(job_id, _alive(lambda j: j.complete_segment(index, uri) if not _made(j, index, uri) else None))
+
+
+def _made(job: Job, index: int, uri: str) -> bool:
+    scene = job.segments[index]
+    return scene.status is SegmentStatus.COMPLETED and scene.uri == uri
 
 
 def _last_frame(p: Pipeline, job_id: str, index: int, video_key: str) -> str:
@@ -284,18 +304,19 @@ def _record_stitch(p: Pipeline, job_id: str, name: str) -> None:
     p.jobs.update(job_id, _alive(lambda j: j.record_stitch_job(name) if j.stitch_job != name else None))
 
 
-def _poll_stitch(p: Pipeline, job_id: str, name: str) -> bool:
+def _poll_stitch(p: Pipeline, name: str) -> str | None:
     result = p.stitcher.poll(name)
-    if not result.done or result.key is None:
-        return False
-    uri, url = p.blobs.uri(result.key), p.blobs.signed_url(result.key, timedelta(hours=p.signed_url_hours))
+    return result.key if result.done else None
+
+
+def _complete(p: Pipeline, job_id: str, key: str, url: str | None) -> None:
+    uri = p.blobs.uri(key)
 
     def complete(job: Job) -> None:
         if job.status is not Status.COMPLETED:  # a replayed step after the write went through
             job.complete(uri, url)
 
     p.jobs.update(job_id, _alive(complete))
-    return True
 
 
 def _alive(change: Callable[[Job], object]) -> Callable[[Job], None]:

@@ -24,6 +24,7 @@ from devtools.inngest_executor import run_request, step_id
 from devtools.inngest_standin import InngestDevServer
 from longform.cloud import inngest_app
 from longform.cloud.composition import Cloud
+from longform.cloud.generate_long_form_video import RETRIES
 from longform.cloud.inngest_client import JOB_REQUESTED, STITCH_REQUESTED
 from longform.config import Settings
 from longform.errors import PermanentError
@@ -135,7 +136,7 @@ def test_sync_lists_both_functions_with_their_triggers_and_flow_control(serve: C
         {"key": '"video-model"', "limit": Settings().model_concurrency, "scope": "env"},
     ]
     step = generate["steps"]["step"]
-    assert step["retries"] == {"attempts": 4}
+    assert step["retries"] == {"attempts": RETRIES}
     assert step["runtime"]["url"] == f"{origin}/inngest_api?fnId={GENERATE}&stepId=step"
     failure = fns[f"{GENERATE}-failure"]
     assert failure["triggers"] == [

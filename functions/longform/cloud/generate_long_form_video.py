@@ -19,7 +19,9 @@ from .composition import Cloud
 from .inngest_client import JOB_CANCELLED, JOB_REQUESTED, STITCH_REQUESTED, event_field, run_key_of
 from .inngest_steps import InngestSteps, marks_job_failed, run_workflow
 
-RETRIES = 4  # per step: 5 attempts with Inngest's backoff
+# Per step: 10 attempts with Inngest's backoff. Each step makes one fallible call, so even with 30 %
+# of calls failing a step gives up once in 170,000 (tests/contract/test_faults.py).
+RETRIES = 9
 # A virtual queue shared by every function of this environment that calls the video model.
 VIDEO_MODEL_QUEUE = '"video-model"'
 
