@@ -14,7 +14,8 @@
     ├── TransientError     an adapter failed in a way that may pass: retry with backoff
     │   └── JobNotQueued   the job was stored but could not be started; it is marked failed
     ├── PermanentError     an adapter failed in a way that will not pass: fail the job
-    │   └── GenerationFailed  a finished model operation made no video; ``again`` if a new one may
+    │   ├── GenerationFailed  a finished model operation made no video; ``again`` if a new one may
+    │   └── BrokenMedia    a file is not the video it must be (truncated, corrupt, wrong size or rate)
     ├── StepFailed         a workflow step gave up (permanent error, or retries exhausted)
     └── JobCancelled       the job was cancelled; stop without marking it failed
 
@@ -138,6 +139,10 @@ class GenerationFailed(PermanentError):
     def __init__(self, message: str, again: bool) -> None:
         super().__init__(message)
         self.again = again
+
+
+class BrokenMedia(PermanentError):
+    """A segment or video fails the integrity check; the message names the file and the problem."""
 
 
 class StepFailed(LongformError):

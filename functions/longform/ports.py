@@ -138,7 +138,25 @@ class FrameExtractor(Protocol):
 
 
 @dataclass(frozen=True)
-class StitchSpec:
+class MediaExpectation:
+    """What a segment (or the final video) must be to be accepted."""
+
+    seconds: float  # its length: each scene's segmentSeconds, or their sum for the final video
+    width: int
+    height: int
+    fps: int = 24
+    audio: bool = True  # whether an audio stream must be there
+
+
+class MediaChecker(Protocol):
+    """Integrity before acceptance: a segment is stitched, and a video completed, only once it
+    passes. Raises BrokenMedia (errors.py) naming the problem — a container that does not parse,
+    packets missing for the declared length, another codec, size or frame rate, no audio when asked."""
+
+    def check(self, key: str, expected: MediaExpectation) -> None: ...
+
+
+
     """What the stitcher is asked to make: the segments, in order, into one video."""
 
     job_id: str
@@ -203,6 +221,8 @@ __all__ = [
     "Engine",
     "FrameExtractor",
     "JobStore",
+    "MediaChecker",
+    "MediaExpectation",
     "Operation",
     "SegmentSpec",
     "Steps",
