@@ -156,7 +156,8 @@ class MediaChecker(Protocol):
     def check(self, key: str, expected: MediaExpectation) -> None: ...
 
 
-
+@dataclass(frozen=True)
+class StitchSpec:
     """What the stitcher is asked to make: the segments, in order, into one video."""
 
     job_id: str
