@@ -4,14 +4,19 @@
         client = transcoder_client(fake.url, AnonymousCredentials())
 
 It serves ``POST /v1/projects/{p}/locations/{l}/jobs`` (create: answers the job with a new
-``name``, ``state`` PENDING and the config echoed) and ``GET /v1/projects/{p}/locations/{l}/jobs/{id}``
+``name``, ``state`` PENDING and the config echoed), ``GET /v1/projects/{p}/locations/{l}/jobs/{id}``
 (each GET moves the job one step along ``states``, staying on the last; FAILED carries
-``error: {code: 3, message: failure}``). It records every created job's JSON as the client sent it
-(``fake.created``) and every request (``fake.requests``), checks a few rules the real service
-enforces on create, answers errors in Google's JSON error shape, and can be told to fail the next
-requests with an HTTP status (``fail_next``). ``on_create(job_json)`` runs before the create is
-answered (to make the output file from the segments, say); if it raises, the request gets a 500
-and the exception is raised again when the ``with`` block ends.
+``error: {code: 3, message: failure}``), ``GET …/jobs?filter=labels.K="V" AND …`` (list, the
+AIP-160 label equalities only; anything else is refused as the real service refuses a bad filter)
+and ``DELETE …/jobs/{id}`` (404 unless ``allowMissing``; the deleted names are in ``fake.deleted``).
+
+It records every created job's JSON as the client sent it (``fake.created``) and every request
+(``fake.requests``), checks a few rules the real service enforces on create, answers errors in
+Google's JSON error shape, and can be told to fail the next requests with an HTTP status
+(``fail_next``) or to carry out the next requests and then drop the connection without an answer
+(``lose_next``: a create that went through, its answer lost). ``on_create(job_json)`` runs before
+the create is answered (to make the output file from the segments, say); if it raises, the request
+gets a 500 and the exception is raised again when the ``with`` block ends.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -43,6 +49,7 @@ _STATUS_NAMES = {
 }
 _CREATE = re.compile(r"/v1/(projects/[^/]+/locations/[^/]+)/jobs")
 _GET = re.compile(r"/v1/(projects/[^/]+/locations/[^/]+/jobs/[^/]+)")
+_LABEL_EQUALS = re.compile(r'labels\.([a-z][a-z0-9_-]*)\s*=\s*"([^"]*)"')
 _LABEL = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 _LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 
@@ -69,9 +76,11 @@ class TranscoderStandIn:
         self.created: list[JobJson] = []  # each created job's JSON, as the client sent it
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self.jobs: dict[str, JobJson] = {}
+        self.deleted: list[str] = []
         self.hook_errors: list[BaseException] = []
         self._script: dict[str, list[str]] = {}
         self._failures: list[tuple[int, str]] = []
+        self._losses: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -89,6 +98,18 @@ class TranscoderStandIn:
         """Answer the next ``times`` requests with this HTTP error instead."""
         with self._lock:
             self._failures.extend([(status, message)] * times)
+
+    def lose_next(self, method: str = "POST", times: int = 1) -> None:
+        """Carry out the next ``times`` requests of ``method``, then close the connection instead
+        of answering."""
+        with self._lock:
+            self._losses[method] = self._losses.get(method, 0) + times
+
+    def _lose_answer(self, method: str) -> bool:
+        with self._lock:
+            left = self._losses.get(method, 0)
+            self._losses[method] = max(left - 1, 0)
+        return left > 0
 
     def __enter__(self) -> TranscoderStandIn:
         self._thread.start()
@@ -112,8 +133,14 @@ class TranscoderStandIn:
         numeric_enums = "json;enum-encoding=int" in query.get("$alt", [])
         if method == "POST" and (m := _CREATE.fullmatch(path)):
             return 200, self._render(self._create(m.group(1), body), numeric_enums)
+        if method == "GET" and (m := _CREATE.fullmatch(path)):
+            listed = self._list(m.group(1), query.get("filter", [""])[0])
+            return 200, {"jobs": [self._render(job, numeric_enums) for job in listed]}
         if method == "GET" and (m := _GET.fullmatch(path)):
             return 200, self._render(self._advance(m.group(1)), numeric_enums)
+        if method == "DELETE" and (m := _GET.fullmatch(path)):
+            self._delete(m.group(1), query.get("allowMissing", ["false"])[0] == "true")
+            return 200, {}
         raise _Refused(404, f"no method {method} {path}")
 
     def _create(self, parent: str, body: bytes) -> JobJson:
@@ -142,6 +169,26 @@ class TranscoderStandIn:
             self.jobs[name] = created
             self._script[name] = list(self.states)
         return created
+
+    def _list(self, parent: str, filter_: str) -> list[JobJson]:
+        wanted: dict[str, str] = {}
+        for term in filter(None, (t.strip() for t in filter_.split(" AND "))):
+            if not (m := _LABEL_EQUALS.fullmatch(term)):
+                raise _Refused(400, f'Invalid filter: {filter_!r} (this stand-in knows labels.KEY="VALUE" only)')
+            wanted[m.group(1)] = m.group(2)
+        with self._lock:
+            return [
+                copy.deepcopy(job)
+                for name, job in self.jobs.items()
+                if name.startswith(parent + "/") and all(job.get("labels", {}).get(k) == v for k, v in wanted.items())
+            ]
+
+    def _delete(self, name: str, allow_missing: bool) -> None:
+        with self._lock:
+            if self.jobs.pop(name, None) is not None:
+                self.deleted.append(name)
+            elif not allow_missing:
+                raise _Refused(404, f"Job {name} not found.")
 
     def _advance(self, name: str) -> JobJson:
         with self._lock:
@@ -215,6 +262,9 @@ def _handler(fake: TranscoderStandIn) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self._serve()
 
+        def do_DELETE(self) -> None:
+            self._serve()
+
         def _serve(self) -> None:
             url = urlsplit(self.path)
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -223,6 +273,10 @@ def _handler(fake: TranscoderStandIn) -> type[BaseHTTPRequestHandler]:
             except _Refused as exc:
                 name = _STATUS_NAMES.get(exc.status, HTTPStatus(exc.status).phrase.upper().replace(" ", "_"))
                 status, payload = exc.status, {"error": {"code": exc.status, "message": str(exc), "status": name}}
+            if fake._lose_answer(self.command):
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=UTF-8")

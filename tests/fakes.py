@@ -243,6 +243,7 @@ class FakeStitcher:
         self.error = error
         self.calls: list[tuple[str, list[str], str]] = []
         self.specs: list[StitchSpec] = []
+        self.cancelled: list[str] = []
 
     def start(self, spec: StitchSpec) -> str:
         self.calls.append((spec.job_id, list(spec.segment_keys), spec.output_key))
@@ -254,6 +255,9 @@ class FakeStitcher:
 
     def poll(self, name: str) -> StitchJob:
         return StitchJob(name, done=True, key=name.removeprefix("stitch/"))
+
+    def cancel(self, name: str) -> None:
+        self.cancelled.append(name)
 
 
 def transient(message: str = "503 Service Unavailable") -> TransientError:

@@ -162,6 +162,7 @@ class StitchSpec:
 
     job_id: str
     user_id: str
+    run_key: str  # Job.run_key: a retried start finds the stitch this run already started
     segment_keys: tuple[str, ...]
     output_key: str  # jobs/{jobId}/final/video.mp4
     width: int
@@ -186,6 +187,10 @@ class Stitcher(Protocol):
 
     def poll(self, name: str) -> StitchJob:
         """The stitch's state; raises PermanentError if it failed."""
+
+    def cancel(self, name: str) -> None:
+        """Stop the stitch if it still runs (a cancelled job's Transcoder job, say); a stitch
+        that already ended or is unknown is left as it is."""
 
 
 class Steps(Protocol):

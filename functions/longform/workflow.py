@@ -286,6 +286,7 @@ def _begin_stitch(p: Pipeline, job_id: str, keys: list[str]) -> dict[str, Any]:
     spec = StitchSpec(
         job_id=job_id,
         user_id=job.user_id,
+        run_key=job.run_key,
         segment_keys=tuple(keys),
         output_key=final_key(job_id),
         width=width,
@@ -301,7 +302,11 @@ def _stitch(p: Pipeline, spec: dict[str, Any]) -> str:
 
 
 def _record_stitch(p: Pipeline, job_id: str, name: str) -> None:
-    p.jobs.update(job_id, _alive(lambda j: j.record_stitch_job(name) if j.stitch_job != name else None))
+    try:
+        p.jobs.update(job_id, _alive(lambda j: j.record_stitch_job(name) if j.stitch_job != name else None))
+    except JobCancelled:
+        p.stitcher.cancel(name)  # cancelled while it started: only this run knows its name
+        raise
 
 
 def _poll_stitch(p: Pipeline, name: str) -> str | None:

@@ -28,6 +28,7 @@ class ScriptedStitcher:
     def __init__(self, job_id: str, script: list[Any], pause: float = 0.0) -> None:
         self.job_id, self.script, self.pause = job_id, list(script), pause
         self.polls = 0
+        self.cancelled: list[str] = []
         self._lock = threading.Lock()
 
     def start(self, spec: Any) -> str:
@@ -42,6 +43,9 @@ class ScriptedStitcher:
         if isinstance(step, Exception):
             raise step
         return StitchJob(name, done=True, key=final_key(self.job_id)) if step == "done" else StitchJob(name, False)
+
+    def cancel(self, name: str) -> None:
+        self.cancelled.append(name)
 
 
 @pytest.fixture
@@ -174,3 +178,14 @@ def test_a_job_cancelled_while_stitching_is_not_polled(jobs: FirestoreJobStore) 
     stitcher = ScriptedStitcher(job_id, ["done"])
     stitch_poller.on_job_updated(job_id, before, after, cloud(jobs, stitcher))
     assert stitcher.polls == 0 and jobs.get(job_id).status is Status.CANCELLED
+
+
+def test_cancelling_a_stitching_job_stops_its_transcoder_job(jobs: FirestoreJobStore) -> None:
+    job_id, _, stitching = stitching_job(jobs)
+    cancelled = jobs.update(job_id, lambda j: j.move_to(Status.CANCELLED)).to_json()
+    stitcher = ScriptedStitcher(job_id, ["running"])
+
+    stitch_poller.on_job_updated(job_id, stitching, cancelled, cloud(jobs, stitcher))
+    stitch_poller.on_job_updated(job_id, cancelled, cancelled, cloud(jobs, stitcher))  # a later write: once is enough
+
+    assert stitcher.cancelled == [NAME] and stitcher.polls == 0

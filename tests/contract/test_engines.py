@@ -28,7 +28,7 @@ from longform.cloud.inngest_client import APP_ID, JOB_REQUESTED
 from longform.config import Settings
 from longform.errors import GenerationFailed, PermanentError, TransientError
 from longform.job import STOPPED, Job, SegmentStatus, Status
-from longform.ports import Operation, SegmentSpec, final_key, frame_key, segment_key
+from longform.ports import Operation, SegmentSpec, StitchSpec, final_key, frame_key, segment_key
 from tests.conftest import FakeWorld
 from tests.fakes import FakeStitcher, FakeVideoModel, InMemoryBlobStore
 
@@ -243,6 +243,20 @@ def test_a_job_cancelled_while_running_starts_no_further_scene_and_stays_cancell
     assert world.model.started_indexes() == [0, 1]
     assert [s.status for s in job.segments] == [SegmentStatus.COMPLETED] + [SegmentStatus.CANCELLED] * 3
     assert world.stitcher.calls == []
+
+
+def test_a_job_cancelled_while_its_stitch_starts_stops_that_stitch(engine: Engine, world: FakeWorld) -> None:
+    class CancelledMeanwhile(FakeStitcher):
+        def start(self, spec: StitchSpec) -> str:
+            name = super().start(spec)
+            world.jobs.update(spec.job_id, lambda j: j.move_to(Status.CANCELLED))
+            return name
+
+    world.stitcher = stitcher = CancelledMeanwhile(world.blobs)
+    job = engine.run(world, world.submit(2))
+
+    assert job.status is Status.CANCELLED and job.stitch_job is None
+    assert stitcher.cancelled == [f"stitch/{final_key(job.job_id)}"]
 
 
 def test_a_job_cancelled_before_its_run_starts_nothing(engine: Engine, world: FakeWorld) -> None:

@@ -491,7 +491,15 @@ def test_stuck_jobs_each_reach_a_final_or_running_again_state_within_one_sweep(
     segment = made.segments[0].uri or ""
     name = stitcher.start(
         StitchSpec(
-            held.job_id, owner, (suite.standins.gcs.key_of(segment),), final_key(held.job_id), 1280, 720, SECONDS, True
+            held.job_id,
+            owner,
+            held.run_key,
+            (suite.standins.gcs.key_of(segment),),
+            final_key(held.job_id),
+            1280,
+            720,
+            SECONDS,
+            True,
         )
     )
     held.status, held.progress, held.stitch_job = Status.STITCHING, 90, name

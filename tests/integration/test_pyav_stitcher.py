@@ -199,7 +199,7 @@ def test_stitcher_reads_and_writes_through_the_blob_store(six_segments: list[Pat
         blobs.upload(key, segment)
     stitcher = PyavStitcher(blobs)
 
-    spec = StitchSpec("j", "u", tuple(keys), "jobs/j/final/video.mp4", 320, 180, 4, audio=True)
+    spec = StitchSpec("j", "u", "j", tuple(keys), "jobs/j/final/video.mp4", 320, 180, 4, audio=True)
     job = stitcher.poll(stitcher.start(spec))
 
     assert job.done and job.key == "jobs/j/final/video.mp4"
@@ -215,5 +215,5 @@ def test_stitcher_fails_permanently_on_a_broken_segment(six_segments: list[Path]
 
     with pytest.raises(PermanentError, match=r"1\.mp4"):
         keys = ("jobs/j/segments/0.mp4", "jobs/j/segments/1.mp4")
-        PyavStitcher(blobs).start(StitchSpec("j", "u", keys, "jobs/j/final/video.mp4", 320, 180, 4, audio=True))
+        PyavStitcher(blobs).start(StitchSpec("j", "u", "j", keys, "jobs/j/final/video.mp4", 320, 180, 4, audio=True))
     assert not blobs.exists("jobs/j/final/video.mp4")

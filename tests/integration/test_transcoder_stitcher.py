@@ -3,12 +3,14 @@ that speaks the Transcoder REST API. Assertions are on the JSON the service rece
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from google.api_core import exceptions as api_exceptions
 from google.auth.credentials import AnonymousCredentials
 
 from devtools.servers import free_port
@@ -26,6 +28,7 @@ def spec(segments: int = 3, *, audio: bool = True, seconds: int = 8, size: tuple
     return StitchSpec(
         job_id=job_id,
         user_id="Uid.Of+Someone",
+        run_key=f"{job_id}-r1",
         segment_keys=tuple(segment_key(job_id, i) for i in range(segments)),
         output_key=final_key(job_id),
         width=size[0],
@@ -57,7 +60,8 @@ def test_creates_a_job_that_concatenates_the_segments_in_order(make: Make) -> No
     name = stitcher.start(s)
 
     assert name.startswith("projects/demo-project/locations/us-central1/jobs/")
-    assert fake.requests == [("POST", "/v1/projects/demo-project/locations/us-central1/jobs")]
+    jobs_path = "/v1/projects/demo-project/locations/us-central1/jobs"
+    assert fake.requests == [("GET", jobs_path), ("POST", jobs_path)]  # the run's job, if made, then create
     [job] = fake.created
     config = job["config"]
     uri_of = {i["key"]: i["uri"] for i in config["inputs"]}
@@ -71,7 +75,52 @@ def test_creates_a_job_that_concatenates_the_segments_in_order(make: Make) -> No
     assert mux["key"] == "video" and mux.get("container", "mp4") == "mp4"
     assert f"{config['output']['uri']}{mux.get('fileName', 'video.mp4')}" == f"gs://{BUCKET}/{s.output_key}"
     assert job["ttlAfterCompletionDays"] == 3
-    assert job["labels"] == {"jobid": s.job_id.lower(), "userid": "uid_of_someone"}
+    assert job["labels"] == {"jobid": s.job_id.lower(), "userid": "uid_of_someone", "run": f"{s.job_id.lower()}-r1"}
+
+
+def test_a_create_whose_answer_was_lost_is_found_by_the_retry_not_made_again(make: Make) -> None:
+    fake, stitcher = make()
+    s = spec()
+    fake.lose_next("POST")
+    with pytest.raises(TransientError, match="unreachable"):
+        stitcher.start(s)
+    assert len(fake.created) == 1  # it went through
+
+    name = stitcher.start(s)  # the step's retry
+
+    assert len(fake.created) == 1
+    assert [name] == list(fake.jobs)
+    assert stitcher.poll(name).done is False
+
+
+def test_each_run_of_a_job_gets_its_own_stitch(make: Make) -> None:
+    fake, stitcher = make()
+    first = spec()
+    resumed = dataclasses.replace(first, run_key=f"{first.job_id}-r2")
+    other_job = spec()
+
+    names = [stitcher.start(first), stitcher.start(resumed), stitcher.start(other_job), stitcher.start(first)]
+
+    assert len(fake.created) == 3
+    assert names[0] == names[3] and len(set(names)) == 3
+
+
+def test_cancel_deletes_the_job_and_is_quiet_about_one_already_gone(make: Make) -> None:
+    fake, stitcher = make(states=["RUNNING"])
+    name = stitcher.start(spec())
+
+    stitcher.cancel(name)
+    stitcher.cancel(name)
+
+    assert fake.deleted == [name]
+    with pytest.raises(PermanentError, match="not found"):
+        stitcher.poll(name)
+
+
+def test_the_stand_in_refuses_a_filter_it_does_not_understand(make: Make) -> None:
+    _, stitcher = make()
+    with pytest.raises(api_exceptions.BadRequest, match="Invalid filter"):
+        stitcher.client.list_jobs(request={"parent": stitcher.parent, "filter": "state = SUCCEEDED"})
 
 
 def test_video_is_h264_at_the_spec_size_and_24_fps(make: Make) -> None:
@@ -118,7 +167,7 @@ def test_poll_reports_running_until_the_job_succeeds_then_the_output_key(make: M
     assert [p.done for p in polls] == [False, False, True]
     assert [p.key for p in polls] == [None, None, s.output_key]
     assert {p.name for p in polls} == {name}
-    assert fake.requests[1:] == [("GET", f"/v1/{name}")] * 3
+    assert fake.requests[2:] == [("GET", f"/v1/{name}")] * 3  # after the list and the create
 
 
 def test_poll_raises_permanent_error_with_the_jobs_message_when_it_failed(make: Make) -> None:

@@ -302,3 +302,6 @@ class PyavStitcher:
 
     def poll(self, name: str) -> StitchJob:
         return StitchJob(name, done=True, key=name.removeprefix("pyav/"))
+
+    def cancel(self, name: str) -> None:
+        """Nothing to stop: the stitch ended inside ``start``."""

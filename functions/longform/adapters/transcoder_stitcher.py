@@ -5,6 +5,11 @@ lives in ``editList``, one atom per segment. The Transcoder refuses inputs short
 once an audio stream is configured every atom needs an input with audio; a job that breaks a rule
 the service only sees in the media ends FAILED, which ``poll`` reports as a PermanentError.
 
+Each job carries the labels of the Longform job and of its run (``Job.run_key``). ``start`` first
+lists the run's jobs by that label: when a create went through but its answer was lost, the step's
+retry finds the job it made instead of paying for a second one. ``cancel`` deletes the job, which
+stops it if it still runs.
+
 ``poll`` is called by the Firestore-triggered poller, which owns retries and backoff: the client's
 own retry of ``get_job`` (ServiceUnavailable, for up to 60 s) is turned off so one poll is one
 request and a 503 comes back at once as a TransientError.
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from google.api_core import exceptions as api_exceptions
@@ -36,7 +41,9 @@ from google.cloud.video.transcoder_v1.types import (
 from ..errors import PermanentError, TransientError
 from ..ports import StitchJob, StitchSpec
 from ..request import TRANSCODER_MIN_SECONDS
-from .google_cloud import credentials_error, gcs_key, gcs_uri, labels, retry_after
+from .google_cloud import credentials_error, gcs_key, gcs_uri, label_value, labels, retry_after
+
+T = TypeVar("T")
 
 FRAME_RATE = 24  # Veo's output rate; the re-encode keeps it
 AUDIO_BITRATE_BPS = 192_000
@@ -77,11 +84,28 @@ class TranscoderStitcher:
             )
         if not spec.segment_keys:
             raise PermanentError("nothing to stitch")
+        run = label_value(spec.run_key)
+        made = self._made_for(run)
+        if made is not None:
+            return made
         job = Job(
-            config=self._config(spec), labels=labels(spec.job_id, spec.user_id), ttl_after_completion_days=self.ttl_days
+            config=self._config(spec),
+            labels={**labels(spec.job_id, spec.user_id), "run": run},
+            ttl_after_completion_days=self.ttl_days,
         )
         created = _call(self.client.create_job, parent=self.parent, job=job)
         return str(created.name)
+
+    def cancel(self, name: str) -> None:
+        _call(self.client.delete_job, request={"name": name, "allow_missing": True}, retry=None)
+
+    def _made_for(self, run: str) -> str | None:
+        """The job an earlier attempt of this run created, if any. Whatever its state it is the
+        run's stitch: one that failed fails the job with its own reason, and a resume is a new run."""
+        request = {"parent": self.parent, "filter": f'labels.run="{run}"'}
+        pager = _call(self.client.list_jobs, request=request, retry=None)
+        first = next(iter(pager.jobs), None)  # the first page, already fetched: no further request
+        return str(first.name) if first is not None else None
 
     def poll(self, name: str) -> StitchJob:
         job = _call(self.client.get_job, name=name, retry=None)  # the poller retries, with backoff
@@ -149,7 +173,7 @@ def _video_bitrate(width: int, height: int) -> int:
     return 5_000_000 if min(width, height) <= 720 else 8_000_000
 
 
-def _call(method: Callable[..., Job], **kwargs: Any) -> Job:
+def _call(method: Callable[..., T], **kwargs: Any) -> T:
     """Call the client and map its errors to ours (see errors.py)."""
     try:
         return method(**kwargs)

@@ -37,7 +37,14 @@ class _NotDue(Exception):
 def on_job_updated(
     job_id: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, cloud: Cloud
 ) -> None:
-    """The trigger's entry: decide from the change alone whether a poll may be due."""
+    """The trigger's entry: decide from the change alone whether a poll may be due, or whether a
+    job was cancelled while its stitch ran (then the stitch is stopped: nobody will use it)."""
+    if _cancelled_while_stitching(before, after) and cloud.settings.stitch_backend == "transcoder":
+        assert after is not None
+        with log_context(jobId=job_id, userId=after.get("userId"), step="stitch-cancel"):
+            cloud.stitcher.cancel(after["stitchJob"])
+            log.info("stitch %s stopped: the job was cancelled", after["stitchJob"])
+        return
     if after is None or after.get("status") != Status.STITCHING or not after.get("stitchJob"):
         return
     if before is not None and all(before.get(f) == after.get(f) for f in _STITCH_FIELDS):
@@ -57,6 +64,16 @@ def on_job_updated(
             max_attempts=settings.stitch_max_poll_attempts,
             signed_url_hours=settings.signed_url_hours,
         )
+
+
+def _cancelled_while_stitching(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> bool:
+    return (
+        before is not None
+        and after is not None
+        and before.get("status") == Status.STITCHING
+        and after.get("status") == Status.CANCELLED
+        and bool(after.get("stitchJob"))
+    )
 
 
 def poll_stitch(
