@@ -93,6 +93,43 @@ def bench_stitch() -> list[Row]:
     ]
 
 
+def bench_integrity() -> list[Row]:
+    """The media check a segment passes before it is accepted (a full decode), and the final
+    video's (every packet read, audio decoded, no frame decoding), on the renderer's segments and
+    on Veo-like ones (film grain, H.264 High with B-frames at about 5 Mbit/s, AAC 48 kHz stereo)."""
+    from devtools.media import veo_like
+    from longform.adapters.pyav_checker import check_file
+    from longform.ports import MediaExpectation
+
+    with tempfile.TemporaryDirectory(prefix="longform-bench-check-") as name:
+        tmp = Path(name)
+        preview = tmp / "preview.mp4"
+        render_preview(
+            preview, prompt="A harbour at dusk", seconds=8, width=1280, height=720, generate_audio=True, seed=1
+        )
+        veo = veo_like(preview, tmp / "veo-like.mp4")
+        segment = MediaExpectation(8, 1280, 720)
+        rows = []
+        for label, path in (("preview", preview), ("Veo-like", veo)):
+            full = _best_of(3, lambda path=path: check_file(path, segment))
+            cheap = _best_of(3, lambda path=path: check_file(path, segment, decode_video=False))
+            size = f"{path.stat().st_size / 1e6:.1f} MB"
+            rows.append(Row(f"check a {label} segment, 8 s 720p: full decode", f"{full:.2f} s", size, ""))
+            rows.append(Row("  the same without frame decoding", f"{cheap * 1000:.0f} ms", "", ""))
+        five = tmp / "veo-like-5s.mp4"
+        render_preview(
+            tmp / "p5.mp4", prompt="A harbour", seconds=5, width=1280, height=720, generate_audio=True, seed=1
+        )
+        veo_like(tmp / "p5.mp4", five)
+        final = tmp / "final.mp4"
+        concat_mp4([five] * STITCH_SEGMENTS, final)
+        whole = MediaExpectation(STITCH_SEGMENTS * STITCH_SECONDS, 1280, 720)
+        cheap = _best_of(3, lambda: check_file(final, whole, decode_video=False))
+        what = f"{STITCH_SEGMENTS} × {STITCH_SECONDS} s Veo-like, {final.stat().st_size / 1e6:.0f} MB"
+        rows.append(Row(f"check the final video ({what}), no frame decoding", f"{cheap:.2f} s", "", ""))
+    return rows
+
+
 def _render_segments(folder: Path) -> list[Path]:
     folder.mkdir()
     paths = [folder / f"{i}.mp4" for i in range(STITCH_SEGMENTS)]
@@ -167,7 +204,7 @@ def _worst_audio_offset_ms(path: Path) -> float:
 
 
 def main() -> None:
-    for row in [*bench_renderer(), *bench_stitch()]:
+    for row in [*bench_renderer(), *bench_stitch(), *bench_integrity()]:
         print(f"{row.measure:<72} {row.result:>10}   {row.detail:<45} {row.target}")
 
 

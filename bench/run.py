@@ -23,7 +23,7 @@ from rich.table import Table
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "functions"), str(Path(__file__).resolve().parents[1])]
 
 from bench.cloud_bench import bench_gcs_stitch  # noqa: E402
-from bench.media_bench import Row, bench_renderer, bench_stitch  # noqa: E402
+from bench.media_bench import Row, bench_integrity, bench_renderer, bench_stitch  # noqa: E402
 from longform import bootstrap  # noqa: E402
 from longform.adapters.preview_video_model import PreviewVideoModel, render_preview  # noqa: E402
 from longform.config import Settings  # noqa: E402
@@ -142,7 +142,7 @@ def main() -> None:
     table = Table("measure", "result", "ratio / detail", "target", title="Longform benchmark")
     with tempfile.TemporaryDirectory(prefix="longform-bench-") as name:
         tmp = Path(name)
-        for part in (bench_renderer, bench_stitch, bench_gcs_stitch):
+        for part in (bench_renderer, bench_stitch, bench_integrity, bench_gcs_stitch):
             for row in part():
                 table.add_row(*row)
         for part in (bench_concurrency, bench_overhead):

@@ -17,7 +17,14 @@ from longform.job import Job
 from longform.local_runner import LocalRunner, RetryPolicy
 from longform.request import validate_request
 from longform.workflow import Pipeline
-from tests.fakes import FakeFrameExtractor, FakeStitcher, FakeVideoModel, InMemoryBlobStore, InMemoryJobStore
+from tests.fakes import (
+    FakeFrameExtractor,
+    FakeMediaChecker,
+    FakeStitcher,
+    FakeVideoModel,
+    InMemoryBlobStore,
+    InMemoryJobStore,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -37,20 +44,23 @@ class FakeWorld:
     model: FakeVideoModel | None = None
     stitcher: FakeStitcher | None = None
     frames: FakeFrameExtractor | None = None
+    checker: FakeMediaChecker | None = None
 
     def __post_init__(self) -> None:
         self.model = self.model or FakeVideoModel(self.blobs)
         self.stitcher = self.stitcher or FakeStitcher(self.blobs)
         self.frames = FakeFrameExtractor(self.blobs)
+        self.checker = self.checker or FakeMediaChecker(self.blobs)
 
     def pipeline(self) -> Pipeline:
-        assert self.model and self.stitcher and self.frames
+        assert self.model and self.stitcher and self.frames and self.checker
         return Pipeline(
             self.jobs,
             self.blobs,
             self.model,
             self.frames,
             self.stitcher,
+            self.checker,
             poll_seconds=5,
             max_poll_seconds=60,
             max_polls=4,

@@ -12,9 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from longform.budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, returned_by
-from longform.errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
+from longform.errors import BrokenMedia, JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
 from longform.job import Job, Status, utc_now
-from longform.ports import Operation, SegmentSpec, StitchJob, StitchSpec
+from longform.ports import MediaExpectation, Operation, SegmentSpec, StitchJob, StitchSpec
 
 
 class InMemoryJobStore:
@@ -174,13 +174,16 @@ class FakeVideoModel:
         seconds: float = 0.0,
         on_start: Callable[[SegmentSpec], None] | None = None,
         ended_with: dict[int, list[Exception]] | None = None,
+        broken: dict[int, int] | None = None,
     ) -> None:
         """``ended_with[index]``: errors the successive operations of that scene end with (raised
-        by their polls, as a finished operation with an error is)."""
+        by their polls, as a finished operation with an error is). ``broken[index]``: how many of
+        that scene's first generations write a broken file (FakeMediaChecker refuses it)."""
         self.blobs = blobs
         self.failures = {i: list(errs) for i, errs in (failures or {}).items()}
         self.ended_with = {i: list(errs) for i, errs in (ended_with or {}).items()}
         self._operation_errors: dict[str, Exception] = {}
+        self.broken = dict(broken or {})
         self.polls_until_done = polls_until_done
         self.seconds = seconds
         self.on_start = on_start
@@ -203,7 +206,10 @@ class FakeVideoModel:
             if error:
                 raise error
             time.sleep(self.seconds)
-            self.blobs.put(spec.output_key, f"video:{spec.prompt}".encode())
+            with self._lock:
+                broken = self.broken.get(spec.index, 0) > 0
+                self.broken[spec.index] = self.broken.get(spec.index, 0) - 1
+            self.blobs.put(spec.output_key, (BROKEN if broken else b"") + f"video:{spec.prompt}".encode())
         finally:
             with self._lock:
                 self.running -= 1
@@ -225,6 +231,24 @@ class FakeVideoModel:
 
     def started_indexes(self) -> list[int]:
         return [s.index for s in self.started]
+
+
+BROKEN = b"broken:"  # what a broken file starts with, for FakeMediaChecker
+
+
+class FakeMediaChecker:
+    """Refuses a missing file and one that starts with ``BROKEN``; records every check."""
+
+    def __init__(self, blobs: InMemoryBlobStore) -> None:
+        self.blobs = blobs
+        self.checked: list[tuple[str, MediaExpectation, bool]] = []
+
+    def check(self, key: str, expected: MediaExpectation, *, decode_video: bool = True) -> None:
+        self.checked.append((key, expected, decode_video))
+        if key not in self.blobs.blobs:
+            raise BrokenMedia(f"{key}: the file is missing")
+        if self.blobs.blobs[key].startswith(BROKEN):
+            raise BrokenMedia(f"{key}: the video is corrupt at 2.5 s")
 
 
 class FakeFrameExtractor:

@@ -47,6 +47,7 @@ def local(
     server's). Local jobs have no active-job limit by default: a
     killed run stays unfinished until resumed, and must not lock its user out."""
     from .adapters.preview_video_model import PreviewVideoModel
+    from .adapters.pyav_checker import PyavMediaChecker
     from .adapters.pyav_frames import PyavFrameExtractor
     from .adapters.pyav_stitcher import PyavStitcher
 
@@ -61,6 +62,7 @@ def local(
         model=(model or PreviewVideoModel)(blobs),
         frames=PyavFrameExtractor(blobs),
         stitcher=PyavStitcher(blobs),
+        checker=PyavMediaChecker(blobs),
         poll_seconds=settings.poll_seconds,
         max_polls=settings.max_polls,
     )

@@ -68,7 +68,7 @@ from .errors import (
     Unauthenticated,
 )
 from .job import Job, Status
-from .local_runner import gone
+from .processes import gone
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 REFRESH_SECONDS = 0.1

@@ -304,6 +304,13 @@ class Job(_Record):
         seg.error = None
         self.set_progress(max(self.progress, GENERATION_PROGRESS * self.completed_segments // len(self.segments)))
 
+    def discard_segment(self, index: int, reason: str) -> None:
+        """A scene made earlier whose file is gone or broken: it is to be made again."""
+        self._require_running()
+        seg = self.segments[index]
+        if seg.status is SegmentStatus.COMPLETED:
+            seg.status, seg.uri, seg.completed_at, seg.error = SegmentStatus.PENDING, None, None, reason
+
     def fail_segment(self, index: int, reason: str) -> None:
         seg = self.segments[index]
         if seg.status is not SegmentStatus.COMPLETED:

@@ -11,10 +11,8 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
 import queue
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,8 +24,9 @@ from typing import Any, TypeVar
 
 from .adapters.sqlite import Database
 from .errors import JobCancelled, StepFailed, TransientError
-from .job import Job, SegmentStatus, iso_time
+from .job import Job, iso_time
 from .logs import log_context
+from .processes import gone, this_process
 from .workflow import Pipeline, fail_job, run_job
 
 T = TypeVar("T")
@@ -120,18 +119,16 @@ class SqliteSteps:
         return [future.result() for future in futures]  # type: ignore[misc]
 
     def forget_after_resume(self, job: Job) -> None:
-        """A resumed job runs again as a new run would: its memo keeps only the steps of the scenes
-        it made (their files are reused), so a scene that failed is begun, counted and started
-        again. Done once per resume (a marker in the memo records how many it has seen)."""
+        """A resumed job runs again as a new run would, with an empty memo (as Inngest gives a new
+        run a fresh step history): the workflow's start step lists the scenes made, whose files are
+        checked and reused, so only a scene that failed, or whose file is gone or broken, is begun,
+        counted and started again. Done once per resume (a marker in the memo records how many it
+        has seen)."""
         seen, resumes = self._recall(_RESUMES)[1] or 0, len(job.resumes)
         if resumes <= seen:
             return
-        made = [f"segment-{s.index}-" for s in job.segments if s.status is SegmentStatus.COMPLETED]
         with self.db.connect(write=True) as conn:
-            rows = conn.execute("SELECT step_id FROM steps WHERE job_id = ?", (self.job_id,)).fetchall()
-            for (step_id,) in rows:
-                if not step_id.startswith(tuple(made)):
-                    conn.execute("DELETE FROM steps WHERE job_id = ? AND step_id = ?", (self.job_id, step_id))
+            conn.execute("DELETE FROM steps WHERE job_id = ?", (self.job_id,))
             conn.execute(
                 "INSERT OR REPLACE INTO steps (job_id, step_id, result) VALUES (?, ?, ?)",
                 (self.job_id, _RESUMES, json.dumps(resumes)),
@@ -208,26 +205,6 @@ class LocalRunner:
         except Exception as exc:  # outside any step: a poll limit, a bug
             log.exception("job %s failed", job_id)
             self._retrying(partial(fail_job, self.pipeline.jobs, job_id, str(exc) or type(exc).__name__, None))
-
-
-def this_process() -> str:
-    """A lease holder's name: this host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def gone(holder: str) -> bool:
-    """Whether a lease holder is a process of this machine that is no longer alive (its lease need
-    not run out first: a killed CLI's job can be resumed at once)."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, someone else's
-        return False
-    return False
 
 
 class ThreadEngine:

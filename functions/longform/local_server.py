@@ -48,8 +48,8 @@ from .callable_protocol import CallableError, callable_error, read_body
 from .config import Settings
 from .errors import InvalidRequest, LongformError, PermanentError
 from .job import FINAL_STATUSES, Job, SegmentStatus, Status
-from .local_runner import gone
 from .ports import BlobStore, VideoModel
+from .processes import gone
 
 API = "/__/longform"
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"  # the repository's page (an editable install)

@@ -153,7 +153,10 @@ class MediaChecker(Protocol):
     passes. Raises BrokenMedia (errors.py) naming the problem — a container that does not parse,
     packets missing for the declared length, another codec, size or frame rate, no audio when asked."""
 
-    def check(self, key: str, expected: MediaExpectation) -> None: ...
+    def check(self, key: str, expected: MediaExpectation, *, decode_video: bool = True) -> None:
+        """``decode_video=False`` skips decoding every video frame (the one costly rule): for the
+        stitched video, whose frames are copies of checked segments or the Transcoder's own
+        encode; its packets, length and audio are still checked."""
 
 
 @dataclass(frozen=True)

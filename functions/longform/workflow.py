@@ -5,17 +5,23 @@ a replay (resume, retry, the next Inngest request) skips what is done and redoes
 results are small JSON: keys and operation names, never bytes.
 
     start ─▶ per segment i: segment-i-begin ─▶ segment-i-start ─▶ segment-i-poll-n (sleep between)
-                            ─▶ segment-i-done ─▶ [segment-i-last-frame]
-          ─▶ stitch-begin ─▶ stitch-start ─▶ stitch-record ─▶ stitch-poll-n ─▶ stitch-link ─▶ stitch-complete
+                            ─▶ segment-i-check ─▶ segment-i-done ─▶ [segment-i-last-frame]
+          ─▶ stitch-begin ─▶ stitch-start ─▶ stitch-record ─▶ stitch-poll-n ─▶ stitch-check
+          ─▶ stitch-link ─▶ stitch-complete
 
 Each step makes one fallible call (a store write, a model call, a file), so a retry redoes only
 the call that failed.
 
-A scene whose operation ends with a transient error is generated again (``segment-i-begin-1``,
-``segment-i-start-1``, ``segment-i-poll-1-n`` …, at most ``max_generations``); a scene made by an
-earlier run of the job (before a resume; the start step says which) is kept when its file is there
-(``segment-i-reuse``); a scene that fails for good records its own reason on the job before its
-step fails.
+Integrity before acceptance: a segment is accepted (``done``) only once the media checker passes
+it — a container that parses, every packet there for its length, the asked codec, size, frame rate
+and audio — and the stitched video only once its packets, length and audio pass (``stitch-check``).
+
+A scene whose operation ends with a transient error, or whose file fails the check, is generated
+again (``segment-i-begin-1``, ``segment-i-start-1``, ``segment-i-poll-1-n`` …, at most
+``max_generations``); a scene made by an earlier run of the job (before a resume; the start step
+says which) is kept when its file is there and passes the check (``segment-i-reuse``), else it is
+made again (``segment-i-discard``); a scene that fails for good records its own reason on the job
+before its step fails.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from .errors import GenerationFailed, JobCancelled, PermanentError
+from .errors import BrokenMedia, GenerationFailed, JobCancelled, PermanentError
 from .job import STOPPED, Job, SegmentStatus, Status
 from .ports import (
     BlobStore,
     FrameExtractor,
     JobStore,
+    MediaChecker,
+    MediaExpectation,
     SegmentSpec,
     Steps,
     Stitcher,
@@ -57,6 +65,7 @@ class Pipeline:
     model: VideoModel
     frames: FrameExtractor
     stitcher: Stitcher
+    checker: MediaChecker
     signed_url_hours: int = 72  # how long the final video's signed URL lives (at most 7 days)
     max_generations: int = 3  # per scene, when operations end with a transient error
     poll_seconds: float = 10.0  # the first wait between polls; it grows by half each time
@@ -108,6 +117,7 @@ def wait_for_stitch(p: Pipeline, steps: Steps, job_id: str, name: str) -> None:
     for n in range(p.max_polls):
         key: str | None = steps.run(f"stitch-poll-{n}", partial(_poll_stitch, p, name))
         if key is not None:
+            steps.run("stitch-check", partial(_check_video, p, job_id, key))
             url: str | None = steps.run(
                 "stitch-link", partial(p.blobs.signed_url, key, timedelta(hours=p.signed_url_hours))
             )
@@ -189,10 +199,15 @@ def _segment(
         negative_prompt=request.negative_prompt or None,
         first_frame_key=first_frame,
     )
-    # Made by an earlier run of this job (before a resume, or a replay): kept if its file is there.
+    expected = expected_media(request)
+    # Made by an earlier run of this job (before a resume, or a replay): kept if its file is there
+    # and whole, else made again.
     earlier = made.get(str(index))
-    if earlier and steps.run(f"segment-{index}-reuse", partial(p.blobs.exists, earlier)):
-        return earlier
+    if earlier:
+        problem: str | None = steps.run(f"segment-{index}-reuse", partial(_problem, p, earlier, expected))
+        if problem is None:
+            return earlier
+        steps.run(f"segment-{index}-discard", partial(_discard_segment, p, job_id, index, problem))
     why = ""
     for generation in range(p.max_generations):
         # One fallible call a step, so a retry redoes only that call. The first generation's step
@@ -208,8 +223,14 @@ def _segment(
                 f"segment-{index}-poll{g}-{n}", partial(_poll_segment, p, job_id, index, operation, last)
             )
             if isinstance(polled, str):
-                steps.run(f"segment-{index}-done", partial(_complete_segment, p, job_id, index, polled))
-                return polled
+                broken: str | None = steps.run(
+                    f"segment-{index}-check{g}", partial(_check_segment, p, job_id, index, polled, expected, last)
+                )
+                if broken is None:
+                    steps.run(f"segment-{index}-done", partial(_complete_segment, p, job_id, index, polled))
+                    return polled
+                why = broken  # a new generation, as for an operation that failed
+                break
             if polled is not None:  # {"again": reason}: this operation failed for a reason that may pass
                 why = polled["again"]
                 break
@@ -261,6 +282,51 @@ def _poll_segment(
     if not op.done or op.key is None:
         return None
     return op.key
+
+
+def expected_media(request: VideoRequest, scenes: int = 1) -> MediaExpectation:
+    """What a segment of ``request`` must be (or, with ``scenes``, the video of that many)."""
+    width, height = request.frame_size
+    return MediaExpectation(request.segment_seconds * scenes, width, height, audio=request.generate_audio)
+
+
+def expected_video(job: Job) -> MediaExpectation:
+    """What the job's stitched video must be: every scene, end to end."""
+    return expected_media(job.video_request, scenes=len(job.segments))
+
+
+def _problem(p: Pipeline, key: str, expected: MediaExpectation) -> str | None:
+    """What is wrong with the file, or None when it passes the check."""
+    try:
+        p.checker.check(key, expected)
+    except BrokenMedia as exc:
+        return str(exc)
+    return None
+
+
+def _check_segment(
+    p: Pipeline, job_id: str, index: int, key: str, expected: MediaExpectation, last: bool
+) -> str | None:
+    """None when the scene's file passes the check; what is wrong with it when a new generation
+    may still be made; the scene fails when this was the ``last`` generation allowed."""
+    problem = _problem(p, key, expected)
+    if problem is None:
+        return None
+    log.warning("scene %d: its file failed the check: %s", index + 1, problem)
+    if not last:
+        return problem
+    reason = f"{p.max_generations} generations failed, the last made a broken file: {problem}"
+    raise _scene_failed(p, job_id, index, BrokenMedia(reason))
+
+
+def _discard_segment(p: Pipeline, job_id: str, index: int, problem: str) -> None:
+    log.warning("scene %d made earlier is not kept: %s", index + 1, problem)
+    p.jobs.update(job_id, _alive(lambda j: j.discard_segment(index, problem)))
+
+
+def _check_video(p: Pipeline, job_id: str, key: str) -> None:
+    # Its frames are copies of checked segments (or the Transcoder's encode): no frame decoding.
+    p.checker.check(key, expected_video(p.jobs.get(job_id)), decode_video=False)
 
 
 def _complete_segment(p: Pipeline, job_id: str, index: int, key: str) -> None:

@@ -17,7 +17,7 @@ from longform.errors import PermanentError
 from longform.job import Job, Status
 from longform.ports import StitchJob, final_key
 from longform.request import validate_request
-from tests.fakes import InMemoryBlobStore
+from tests.fakes import BROKEN, FakeMediaChecker, InMemoryBlobStore
 
 NAME = "projects/p/locations/us-central1/jobs/transcode-1"
 
@@ -70,9 +70,17 @@ def stitching_job(jobs: FirestoreJobStore) -> tuple[str, dict[str, Any], dict[st
     return job.job_id, before, after
 
 
+def made(job_id: str, video: bytes = b"video") -> tuple[InMemoryBlobStore, FakeMediaChecker]:
+    """A bucket holding the job's final video (what the Transcoder writes), and its checker."""
+    blobs = InMemoryBlobStore()
+    blobs.put(final_key(job_id), video)
+    return blobs, FakeMediaChecker(blobs)
+
+
 def cloud(jobs: FirestoreJobStore, stitcher: ScriptedStitcher) -> Cloud:
     """The composition the trigger runs in: the emulator's jobs, the scripted Transcoder."""
-    return Cloud(Settings(stitch_backend="transcoder"), jobs=jobs, blobs=InMemoryBlobStore(), stitcher=stitcher)
+    blobs, checker = made(stitcher.job_id)
+    return Cloud(Settings(stitch_backend="transcoder"), jobs=jobs, blobs=blobs, stitcher=stitcher, checker=checker)
 
 
 def test_a_running_stitch_that_succeeds_completes_the_job(jobs: FirestoreJobStore) -> None:
@@ -80,7 +88,7 @@ def test_a_running_stitch_that_succeeds_completes_the_job(jobs: FirestoreJobStor
     stitcher = ScriptedStitcher(job_id, ["running", "running", "done"])
     sleeps: list[float] = []
     stitch_poller.poll_stitch(
-        jobs, stitcher, InMemoryBlobStore(), job_id, budget_seconds=60, max_attempts=3, sleep=sleeps.append
+        jobs, stitcher, *made(job_id), job_id, budget_seconds=60, max_attempts=3, sleep=sleeps.append
     )
 
     job = jobs.get(job_id)
@@ -94,13 +102,28 @@ def test_a_running_stitch_that_fails_fails_the_job_with_stitch_error(jobs: Fires
     job_id, _, _ = stitching_job(jobs)
     stitcher = ScriptedStitcher(job_id, ["running", PermanentError("Transcoder: input 2 is shorter than 5 s")])
     stitch_poller.poll_stitch(
-        jobs, stitcher, InMemoryBlobStore(), job_id, budget_seconds=60, max_attempts=3, sleep=lambda s: None
+        jobs, stitcher, *made(job_id), job_id, budget_seconds=60, max_attempts=3, sleep=lambda s: None
     )
 
     job = jobs.get(job_id)
     assert job.status is Status.FAILED
     assert job.stitch_error == "Transcoder: input 2 is shorter than 5 s" == job.error
     assert job.error_step == "stitch"
+
+
+def test_a_finished_stitch_whose_video_fails_the_check_fails_the_job_naming_the_problem(
+    jobs: FirestoreJobStore,
+) -> None:
+    job_id, _, _ = stitching_job(jobs)
+    blobs, checker = made(job_id, BROKEN + b"cut short")
+    stitcher = ScriptedStitcher(job_id, ["done"])
+    stitch_poller.poll_stitch(jobs, stitcher, blobs, checker, job_id, 60, max_attempts=3, sleep=lambda s: None)
+
+    job = jobs.get(job_id)
+    assert (job.status, job.error_step) == (Status.FAILED, "stitch")
+    assert job.stitch_error == f"{final_key(job_id)}: the video is corrupt at 2.5 s"
+    [(key, expected, decode_video)] = checker.checked
+    assert (key, expected.seconds, expected.audio, decode_video) == (final_key(job_id), 16, True, False)
 
 
 def test_recording_the_stitch_job_fires_a_poll(jobs: FirestoreJobStore) -> None:
@@ -147,7 +170,7 @@ def test_the_poller_hands_over_when_its_budget_runs_out_then_fails_after_the_las
 
     def round_() -> None:
         stitch_poller.poll_stitch(
-            jobs, stitcher, InMemoryBlobStore(), job_id, 10, max_attempts=2, clock=lambda: now[0], sleep=sleep
+            jobs, stitcher, *made(job_id), job_id, 10, max_attempts=2, clock=lambda: now[0], sleep=sleep
         )
 
     round_()

@@ -30,7 +30,7 @@ from longform.errors import GenerationFailed, PermanentError, TransientError
 from longform.job import STOPPED, Job, SegmentStatus, Status
 from longform.ports import Operation, SegmentSpec, StitchSpec, final_key, frame_key, segment_key
 from tests.conftest import FakeWorld
-from tests.fakes import FakeStitcher, FakeVideoModel, InMemoryBlobStore
+from tests.fakes import BROKEN, FakeStitcher, FakeVideoModel, InMemoryBlobStore
 
 ATTEMPTS = RETRIES + 1  # per step, the first included, on both engines
 APP_URL = "http://functions.local/"  # the Flask app, reached in-process (no server, no port)
@@ -387,3 +387,71 @@ def test_every_unchained_scene_that_fails_keeps_its_own_reason_and_the_job_names
     else:  # the stand-in runs planned steps one by one: the run ends before scene 4's poll
         assert reasons[3] in (STOPPED, "scene 4: Veo failed to generate the video (code 3): bad prompt")
         assert job.error is not None and (job.error.startswith("scene 2: ") or "2 scenes failed" in job.error)
+
+
+# -- integrity before acceptance --------------------------------------------------------------------
+
+
+def test_a_scene_whose_file_fails_the_check_is_generated_again_not_stitched(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, broken={1: 1}))
+    job = engine.run(world, world.submit(3))
+
+    assert job.status is Status.COMPLETED
+    assert world.model.started_indexes() == [0, 1, 1, 2]  # the broken one, then a good one
+    assert [s.attempts for s in job.segments] == [1, 2, 1]
+    assert not any(blobs.blobs[key].startswith(BROKEN) for key in world.stitcher.calls[0][1])
+    checked = [key for key, _, _ in world.checker.checked]
+    assert checked.count(segment_key(job.job_id, 1)) == 2 and checked[-1] == final_key(job.job_id)
+    [(_, final, decode_video)] = [c for c in world.checker.checked if c[0] == final_key(job.job_id)]
+    assert (final.seconds, final.width, final.height, final.audio, decode_video) == (24, 1280, 720, True, False)
+
+
+def test_a_scene_broken_in_every_generation_fails_the_job_naming_the_scene_and_the_problem(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, broken={0: 9}))
+    job = engine.run(world, world.submit(2))
+
+    assert job.status is Status.FAILED
+    assert world.model.started_indexes() == [0, 0, 0]
+    assert job.error == (
+        f"scene 1: 3 generations failed, the last made a broken file: "
+        f"{segment_key(job.job_id, 0)}: the video is corrupt at 2.5 s"
+    )
+    assert world.stitcher.calls == []
+
+
+def test_a_resumed_job_makes_again_a_scene_whose_earlier_file_is_broken_or_gone(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, failures={3: [PermanentError("blocked")]}))
+    job_id = world.submit(4)
+    assert engine.run(world, job_id).status is Status.FAILED
+    blobs.put(segment_key(job_id, 1), BROKEN + b"bytes overwritten")  # damaged while the job waited
+    blobs.delete(segment_key(job_id, 2))  # removed
+
+    job = engine.resume(world, job_id)
+
+    assert job.status is Status.COMPLETED
+    assert world.model.started_indexes() == [0, 1, 2, 3, 1, 2, 3]  # scene 1 kept; 2 and 3 made again
+    assert [s.attempts for s in job.segments] == [1, 2, 2, 2]
+
+
+def test_a_stitched_video_that_fails_the_check_fails_the_job_at_the_stitch(engine: Engine, world: FakeWorld) -> None:
+    class CutShort(FakeStitcher):
+        def start(self, spec: StitchSpec) -> str:
+            name = super().start(spec)
+            self.blobs.put(spec.output_key, BROKEN + b"half a video")
+            return name
+
+    world.stitcher = CutShort(world.blobs)
+    job = engine.run(world, world.submit(2))
+
+    assert (job.status, job.error_step) == (Status.FAILED, "stitch-check")
+    assert job.stitch_error == f"{final_key(job.job_id)}: the video is corrupt at 2.5 s"
+    assert all(s.status is SegmentStatus.COMPLETED for s in job.segments)  # kept for a resume

@@ -1,5 +1,5 @@
 """Fault injection: every call to every port fails transiently with probability 0.3 — the job store,
-the blob store, the video model, the frame extractor, the stitcher — on both engines, for 20 jobs,
+the blob store, the video model, the frame extractor, the stitcher, the media checker — on both engines, for 20 jobs,
 chained and unchained. Every job completes, and the only scenes generated more than once are
 those whose start the model accepted before its answer was lost (a failure *after* the call).
 
@@ -9,6 +9,7 @@ a run is repeatable whatever order threads make their calls in. The counts are p
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections import Counter
@@ -83,15 +84,14 @@ def flaky_world(make_world: Callable[..., FakeWorld], faults: Faults) -> FakeWor
 
     def pipeline() -> Any:
         p = real_pipeline()
-        return type(p)(
+        return dataclasses.replace(
+            p,
             jobs=faults.wrap("jobs", p.jobs),
             blobs=faults.wrap("blobs", p.blobs),
             model=faults.wrap("model", p.model),
             frames=faults.wrap("frames", p.frames),
             stitcher=faults.wrap("stitcher", p.stitcher),
-            poll_seconds=p.poll_seconds,
-            max_poll_seconds=p.max_poll_seconds,
-            max_polls=p.max_polls,
+            checker=faults.wrap("checker", p.checker),
         )
 
     world.pipeline = pipeline  # type: ignore[method-assign]

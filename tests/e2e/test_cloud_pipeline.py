@@ -16,6 +16,7 @@ from devtools.media import probe
 from devtools.vertex_standin import PREDICT, VertexStandIn
 from longform.adapters.firestore_job_store import FirestoreJobStore
 from longform.adapters.gcs_blob_store import GcsBlobStore
+from longform.adapters.pyav_checker import PyavMediaChecker
 from longform.adapters.pyav_frames import PyavFrameExtractor
 from longform.adapters.pyav_stitcher import PyavStitcher
 from longform.adapters.sqlite import Database
@@ -41,8 +42,9 @@ def test_a_chained_job_through_veo_cloud_storage_and_firestore_ends_in_a_real_vi
 
     with VertexStandIn(on_generate=veo_renders_into(gcs)) as vertex:
         client = veo_client("demo-longform", "us-central1", vertex.url, credentials=Credentials(token="local"))
+        model = VeoVideoModel(client, MODEL, bucket)
         pipeline = Pipeline(
-            jobs, gcs, VeoVideoModel(client, MODEL, bucket), PyavFrameExtractor(gcs), PyavStitcher(gcs), poll_seconds=0
+            jobs, gcs, model, PyavFrameExtractor(gcs), PyavStitcher(gcs), PyavMediaChecker(gcs), poll_seconds=0
         )
         runner = LocalRunner(pipeline, Database(tmp_path / "steps.db"), RetryPolicy(3, 0.01))
         job = Job.new(validate_request({"prompts": prompts, "segmentSeconds": 4}), "cloud-user")

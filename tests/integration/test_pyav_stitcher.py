@@ -19,6 +19,7 @@ from devtools.media import (
     top_level_boxes,
     video_packets,
     video_pts,
+    with_audio,
 )
 from longform.adapters import pyav_stitcher
 from longform.adapters.local_blob_store import LocalBlobStore
@@ -217,3 +218,134 @@ def test_stitcher_fails_permanently_on_a_broken_segment(six_segments: list[Path]
         keys = ("jobs/j/segments/0.mp4", "jobs/j/segments/1.mp4")
         PyavStitcher(blobs).start(StitchSpec("j", "u", "j", keys, "jobs/j/final/video.mp4", 320, 180, 4, audio=True))
     assert not blobs.exists("jobs/j/final/video.mp4")
+
+
+# --- audio of another format, other frame rates, temporary folders ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def other_audio(six_segments: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Callable[[int, int, str], Path]:
+    """``other_audio(i, rate, layout)``: segment i with its audio re-encoded at ``rate`` and ``layout``."""
+    folder = tmp_path_factory.mktemp("other-audio")
+
+    def make(i: int, rate: int, layout: str) -> Path:
+        out = folder / f"seg-{i}-{rate}-{layout}.mp4"
+        return out if out.exists() else with_audio(six_segments[i], out, rate=rate, layout=layout)
+
+    return make
+
+
+def assert_in_sync(out: Path, scenes: int, rate: int) -> None:
+    """Every scene's tone burst starts within half an AAC frame of its video (plus 2 ms for finding
+    the onset), and the audio is as long as the video within half an AAC frame."""
+    onsets = audio_onsets(out)
+    assert len(onsets) == scenes
+    for i, onset in enumerate(onsets):
+        off = onset - 4 * i
+        assert abs(off) <= HALF_AAC_FRAME / rate + 0.002, f"segment {i} audio starts {1000 * off:+.1f} ms off"
+    info = probe(out)
+    assert info.sample_rate == rate
+    assert abs(info.audio_samples - scenes * 4 * rate) <= HALF_AAC_FRAME
+
+
+@pytest.mark.parametrize(("rate", "layout"), [(44_100, "mono"), (48_000, "stereo"), (44_100, "stereo")])
+def test_audio_of_another_rate_or_layout_is_resampled_and_stays_in_sync(
+    six_segments: list[Path], other_audio: Callable[[int, int, str], Path], tmp_path: Path, rate: int, layout: str
+) -> None:
+    inputs = [six_segments[0], other_audio(1, rate, layout), six_segments[2], other_audio(3, rate, layout)]
+    out = tmp_path / "mixed-audio.mp4"
+
+    concat_mp4(inputs, out)
+
+    info = probe(out)
+    assert (info.sample_rate, info.channels) == (RATE, 1)  # the first input's format
+    assert info.frames == 4 * 96 and info.corrupt_frames == 0
+    assert video_packets(out) == [p for seg in inputs for p in video_packets(seg)]  # video still copied
+    assert_in_sync(out, 4, RATE)
+
+
+def test_the_track_takes_the_first_inputs_audio_format(
+    six_segments: list[Path], other_audio: Callable[[int, int, str], Path], tmp_path: Path
+) -> None:
+    inputs = [other_audio(0, 44_100, "stereo"), six_segments[1], six_segments[2]]
+    out = tmp_path / "first-44k.mp4"
+
+    concat_mp4(inputs, out)
+
+    assert (probe(out).sample_rate, probe(out).channels) == (44_100, 2)
+    assert_in_sync(out, 3, 44_100)
+
+
+def test_resampled_and_silent_inputs_mix(
+    render: Render, six_segments: list[Path], other_audio: Callable[[int, int, str], Path], tmp_path: Path
+) -> None:
+    """A resampled input right after a silent one, and a silent one right after a resampled one."""
+    quiet = render("quiet-0", prompt="no sound", seconds=4, generate_audio=False)
+    inputs = [six_segments[0], quiet, other_audio(2, 44_100, "stereo"), quiet, six_segments[4]]
+    out = tmp_path / "mixed.mp4"
+
+    concat_mp4(inputs, out)
+
+    onsets = audio_onsets(out)
+    assert [round(t) for t in onsets] == [0, 8, 16]
+    assert all(abs(t - round(t)) <= HALF_AAC_FRAME / RATE + 0.002 for t in onsets)
+    assert abs(probe(out).audio_samples - 20 * RATE) <= HALF_AAC_FRAME
+
+
+def test_inputs_at_another_frame_rate_are_refused_naming_their_position(
+    six_segments: list[Path], tmp_path: Path
+) -> None:
+    thirty = tmp_path / "thirty.mp4"
+    reencode(six_segments[1], thirty, preset="ultrafast", fps=30)
+    out = tmp_path / "out.mp4"
+
+    with pytest.raises(
+        PermanentError, match=r"segment 2 \(thirty\.mp4\) is 30 fps, but segment 0 \(seg-0\.mp4\) is 24 fps"
+    ):
+        concat_mp4([six_segments[0], six_segments[2], thirty], out)
+    assert not out.exists()
+
+
+def test_inputs_of_another_size_are_refused_naming_their_position(render: Render, tmp_path: Path) -> None:
+    big = render("big", prompt="bigger", seconds=1, width=640, height=360)
+    small = render("seg-small", prompt="small", seconds=1)
+
+    with pytest.raises(
+        PermanentError, match=r"segment 1 \(big\.mp4\) is 640x360, but segment 0 \(seg-small\.mp4\) is 320x180"
+    ):
+        concat_mp4([small, big], tmp_path / "out.mp4")
+
+
+def test_a_failed_stitch_leaves_no_output_and_no_temporary_folder(
+    six_segments: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    thirty = tmp_path / "thirty.mp4"
+    reencode(six_segments[1], thirty, preset="ultrafast", fps=30)
+    blobs.upload("jobs/j/segments/0.mp4", six_segments[0])
+    blobs.upload("jobs/j/segments/1.mp4", thirty)
+    keys = ("jobs/j/segments/0.mp4", "jobs/j/segments/1.mp4")
+    made: list[Path] = []
+    real_concat = pyav_stitcher.concat_mp4
+    monkeypatch.setattr(pyav_stitcher, "concat_mp4", lambda inputs, out: made.append(out) or real_concat(inputs, out))
+
+    with pytest.raises(PermanentError, match=r"segment 1 \(1\.mp4\) is 30 fps"):
+        PyavStitcher(blobs).start(StitchSpec("j", "u", "j", keys, "jobs/j/final/video.mp4", 320, 180, 4, audio=True))
+
+    assert made and made[0].parent.parent == scratch  # the stitch did work in a folder there…
+    assert list(scratch.iterdir()) == []  # …which is gone
+    assert not blobs.exists("jobs/j/final/video.mp4")
+
+
+def test_an_error_while_writing_removes_the_partial_output(
+    six_segments: list[Path], tmp_path: Path, mocker: MockerFixture
+) -> None:
+    mocker.patch.object(pyav_stitcher._VideoTrack, "write", side_effect=OSError(28, "No space left on device"))
+    out = tmp_path / "partial.mp4"
+
+    with pytest.raises(OSError, match="No space left"):
+        concat_mp4(six_segments[:2], out)
+    assert not out.exists()

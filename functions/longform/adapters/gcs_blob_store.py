@@ -3,6 +3,13 @@
 Vendor errors become TransientError (429, 408, 5xx, connection trouble, corrupt downloads) or
 PermanentError (everything else a retry will not fix), chained with ``from exc``.
 
+Downloads are checked against the object's CRC32C, twice over: the storage library checks the
+body of a whole-object response against its ``X-Goog-Hash`` header (``checksum="crc32c"``), but
+not a download it resumed with a Range request after a dropped connection (a 206 response carries
+no checksum of its own), so the file on disk is also checked against the object's CRC32C (from the
+response headers, or the object's metadata when they had none). A mismatch is fetched again, up to
+``_DOWNLOAD_ATTEMPTS`` times, then is a TransientError (the step retries later).
+
 Signed URLs: a service-account key signs locally. Cloud Functions' default credentials (the
 metadata server's) hold no key, so they sign through the IAM signBlob API, which needs the runtime
 service account to hold ``iam.serviceAccounts.signBlob`` on itself (role Service Account Token
@@ -11,13 +18,13 @@ Creator) and the IAM Service Account Credentials API enabled. Any other credenti
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import http.client
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -29,6 +36,7 @@ import google.auth.exceptions
 import google.auth.iam
 import google.auth.transport
 import google.auth.transport.requests
+import google_crc32c
 import requests.exceptions
 import urllib3.exceptions
 from google.api_core import exceptions as api_exceptions
@@ -39,6 +47,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY  # type: ignore[import-unty
 from google.oauth2 import service_account
 
 from ..errors import PermanentError, TransientError
+from ..processes import scratch_dir
 from .blob_keys import key_parts
 from .google_cloud import gcs_key, gcs_uri
 
@@ -47,6 +56,7 @@ log = logging.getLogger(__name__)
 MAX_SIGNED_URL_AGE = timedelta(days=7)  # the V4 signing limit
 CONTENT_TYPES = {".mp4": "video/mp4", ".png": "image/png"}
 _CHUNK = 16 * 1024 * 1024  # resumable chunk: bounds memory per upload and what a retry re-sends
+_DOWNLOAD_ATTEMPTS = 3  # downloads whose bytes fail the CRC32C check are fetched again, this often in all
 
 _TRANSIENT_STATUS = {http.client.REQUEST_TIMEOUT, http.client.TOO_MANY_REQUESTS}
 # What the storage library's own retry predicate treats as a passing network failure.
@@ -110,12 +120,59 @@ class GcsBlobStore:
 
     @contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
-        blob = self._blob(key)
-        with tempfile.TemporaryDirectory(prefix="longform-gcs-") as folder:
-            path = Path(folder) / PurePosixPath(key).name  # keep the name: media tools read the suffix
-            with self._mapped("download", key, missing=f"no blob {key!r} in gs://{self.bucket}"):
-                blob.download_to_filename(str(path), retry=self._retry)
+        self._blob(key)  # the key is checked before any folder is made
+        with scratch_dir("gcs") as folder:
+            path = folder / PurePosixPath(key).name  # keep the name: media tools read the suffix
+            self._download(key, path)
             yield path
+
+    def _download(self, key: str, path: Path) -> None:
+        """Download ``key`` to ``path``, its bytes checked against the object's CRC32C."""
+        for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
+            blob = self._blob(key)  # a fresh one: a used Blob downloads from its stored mediaLink
+            mismatch: Exception | None = None
+            with self._mapped("download", key, missing=f"no blob {key!r} in gs://{self.bucket}"):
+                try:
+                    blob.download_to_filename(str(path), checksum="crc32c", retry=self._retry)
+                    problem = self._crc32c_problem(blob, path)
+                except storage_exceptions.DataCorruption as exc:  # the library's own check of the body
+                    mismatch, problem = exc, "its bytes do not match the object's crc32c"
+            if problem is None:
+                return
+            if attempt < _DOWNLOAD_ATTEMPTS:
+                log.warning(
+                    "download of gs://%s/%s failed its checksum (%s), attempt %d of %d; fetching it again",
+                    self.bucket,
+                    key,
+                    problem,
+                    attempt,
+                    _DOWNLOAD_ATTEMPTS,
+                )
+                continue
+            raise TransientError(
+                f"download gs://{self.bucket}/{key}: {problem} ({_DOWNLOAD_ATTEMPTS} downloads in a row); "
+                "a later attempt fetches it again"
+            ) from mismatch
+
+    def _crc32c_problem(self, blob: Any, path: Path) -> str | None:
+        """Why the file at ``path`` is not the object's bytes, or None. The expected CRC32C comes
+        from the download's headers (the library sets ``blob.crc32c`` from ``X-Goog-Hash``), else
+        from the metadata of the generation downloaded."""
+        expected = blob.crc32c
+        if expected is None:  # no X-Goog-Hash on the (last) response: ask the metadata of that generation
+            stored = self.client.bucket(self.bucket).get_blob(blob.name, generation=blob.generation, retry=self._retry)
+            expected = stored.crc32c if stored is not None else None
+        if expected is None:  # Cloud Storage keeps a CRC32C for every object; a stand-in may not
+            log.info("gs://%s/%s has no crc32c to check its download against", self.bucket, blob.name)
+            return None
+        crc = 0
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1024 * 1024), b""):
+                crc = google_crc32c.extend(crc, chunk)
+        actual = base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")
+        if actual != expected:
+            return f"the {path.stat().st_size:,} bytes downloaded have crc32c {actual}, the object {expected}"
+        return None
 
     def delete(self, key: str) -> None:
         blob = self._blob(key)

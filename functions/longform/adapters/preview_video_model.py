@@ -15,7 +15,6 @@ from __future__ import annotations
 import colorsys
 import contextlib
 import hashlib
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import PermanentError
 from ..ports import BlobStore, Operation, SegmentSpec
+from ..processes import scratch_dir
 from ..request import FRAME_SIZES
 
 FPS = 24
@@ -301,7 +301,7 @@ class PreviewVideoModel:
             raise PermanentError(f"no preview size for {spec.aspect_ratio} {spec.resolution}")
         width, height = size
         with contextlib.ExitStack() as stack:
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="longform-preview-")))
+            tmp = stack.enter_context(scratch_dir("preview"))
             first = stack.enter_context(self.blobs.local_path(spec.first_frame_key)) if spec.first_frame_key else None
             out = tmp / "segment.mp4"
             try:

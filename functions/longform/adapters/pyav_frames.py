@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import av
@@ -10,6 +9,7 @@ from PIL import Image
 
 from ..errors import PermanentError
 from ..ports import BlobStore
+from ..processes import scratch_dir
 
 
 def extract_last_frame(video: Path, png: Path) -> None:
@@ -49,8 +49,8 @@ class PyavFrameExtractor:
         self.blobs = blobs
 
     def last_frame(self, video_key: str, image_key: str) -> None:
-        with tempfile.TemporaryDirectory(prefix="longform-frame-") as tmp, self.blobs.local_path(video_key) as video:
-            png = Path(tmp) / "last.png"
+        with scratch_dir("frame") as tmp, self.blobs.local_path(video_key) as video:
+            png = tmp / "last.png"
             try:
                 extract_last_frame(video, png)
             except (av.error.FFmpegError, OSError) as exc:

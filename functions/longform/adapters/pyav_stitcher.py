@@ -16,13 +16,24 @@ half a packet (±10.7 ms at 48 kHz) and never accumulates. The next input keeps 
 packet, so its first samples decode exactly (dropping it instead garbles the first 21 ms: the
 overlap-add partner of its first real packet is missing); the join costs the previous input at
 most one packet, which decodes as a short fade. Inputs without audio, or with less audio than
-video, are filled with encoded silence. No audio is re-encoded.
+video, are filled with encoded silence.
+
+The track takes the first audio input's format. An input whose audio has another sample rate or
+channel layout is decoded, resampled and encoded again to AAC in that format (with a fresh encoder,
+so it starts with its own priming packet and joins exactly like a copied input); every other input's
+audio is copied. Video is never re-encoded, so inputs of another codec, size or frame rate than the
+first are refused, naming their position (joined, they would make a video that changes size or
+frame rate midway). So are inputs that cannot be read or are cut short. Damage inside an input's
+media data is not looked for here (that needs a full decode): the MediaChecker does that before a
+segment is stitched.
+
+Temporary folders (``scratch_dir``) are removed on every way out, exceptions included; a process
+killed outright cannot remove its own, so each new one first removes those of dead processes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,8 +44,10 @@ from typing import Any
 import av
 import numpy as np
 
-from ..errors import PermanentError
+from ..errors import BrokenMedia, PermanentError
 from ..ports import BlobStore, StitchJob, StitchSpec
+from ..processes import scratch_dir
+from .pyav_checker import FPS_TOLERANCE, ffmpeg_words, fps_words, read_layout
 
 # Reading an MP4's header is all we need from the demuxer: the sample tables give codec, size
 # and timestamps, so skip decoding frames to "find stream info" (0.4 ms an input instead of 1.9 ms).
@@ -43,49 +56,75 @@ _HOLD_BACK = 16  # audio packets kept back per input so a join can still drop it
 
 
 @dataclass(frozen=True)
+class _AudioFormat:
+    codec: str
+    rate: int
+    layout: str
+
+    def __str__(self) -> str:
+        return f"{self.codec} {self.rate / 1000:g} kHz {self.layout}"
+
+
+@dataclass(frozen=True)
 class _Probe:
+    index: int  # the input's position, from 0
     path: Path
     codec: str
     width: int
     height: int
+    fps: Fraction | None
     extradata: bytes | None
     time_base: Fraction
     first_pts: int  # where the input's picture starts
     first_dts: int  # below first_pts when the input has B-frames
-    audio: tuple[str, int, int] | None  # codec, sample rate, channels
+    audio: _AudioFormat | None
 
     @property
     def decode_delay(self) -> Fraction:
         return (self.first_pts - self.first_dts) * self.time_base
 
+    @property
+    def name(self) -> str:
+        return f"segment {self.index} ({self.path.name})"
+
 
 def concat_mp4(inputs: Sequence[Path], out: Path) -> None:
-    """Concatenate ``inputs`` (MP4s of one codec and size) into ``out``, a faststart MP4."""
+    """Concatenate ``inputs`` (MP4s of one codec, size and frame rate) into ``out``, a faststart
+    MP4. On failure ``out`` is removed."""
     if not inputs:
         raise PermanentError("nothing to stitch")
-    probes = [_probe(Path(p)) for p in inputs]
+    probes = [_probe(i, Path(p)) for i, p in enumerate(inputs)]
     first = probes[0]
     for p in probes[1:]:
-        if (p.codec, p.width, p.height) != (first.codec, first.width, first.height):
+        if p.codec != first.codec:
+            raise PermanentError(f"{p.name} is {p.codec} video, but {first.name} is {first.codec}")
+        if (p.width, p.height) != (first.width, first.height):
             raise PermanentError(
-                f"{p.path.name} is {p.codec} {p.width}x{p.height}, "
-                f"but {first.path.name} is {first.codec} {first.width}x{first.height}"
+                f"{p.name} is {p.width}x{p.height}, but {first.name} is {first.width}x{first.height}: "
+                "segments of different sizes cannot be joined without re-encoding"
+            )
+        if p.fps is None or first.fps is None or abs(float(p.fps - first.fps)) > FPS_TOLERANCE:
+            raise PermanentError(
+                f"{p.name} is {_fps(p.fps)}, but {first.name} is {_fps(first.fps)}: "
+                "joined, they would make a video whose frame rate changes midway"
             )
     audio_probes = [p for p in probes if p.audio]
-    for p in audio_probes[1:]:
-        if p.audio != audio_probes[0].audio:
-            first_audio = audio_probes[0]
-            raise PermanentError(
-                f"{p.path.name} has {p.audio} audio, but {first_audio.path.name} has {first_audio.audio}"
-            )
+    track = audio_probes[0].audio if audio_probes else None
+    reencoded = {p.index for p in audio_probes if p.audio != track}
+    if reencoded and track is not None and track.codec != "aac":
+        other = probes[min(reencoded)]
+        raise PermanentError(
+            f"{other.name} has {other.audio} audio, but {audio_probes[0].name} has {track} audio, "
+            f"and {track.codec} audio cannot be made to match"
+        )
     # One sample description serves the whole track; if the inputs' H.264 parameter sets differ,
     # repeat each input's own in band before its keyframes so every part decodes (and seeks) right.
     inband = len({p.extradata for p in probes}) > 1
     if inband and first.codec != "h264":
         raise PermanentError(f"the {first.codec} inputs have different codec parameters")
 
-    with contextlib.ExitStack() as stack:
-        output = stack.enter_context(av.open(str(out), "w", options={"movflags": "+faststart"}))
+    output = av.open(str(out), "w", options={"movflags": "+faststart"})
+    try:
         with av.open(str(first.path), options=_OPEN_OPTIONS) as template:
             video_out = output.add_stream_from_template(template.streams.video[0])
         if inband:
@@ -99,12 +138,24 @@ def concat_mp4(inputs: Sequence[Path], out: Path) -> None:
 
         for probe in probes:
             with av.open(str(probe.path), options=_OPEN_OPTIONS) as container:
-                _copy_input(container, probe, video, audio, inband)
+                _copy_input(container, probe, video, audio, inband, reencode=probe.index in reencoded)
         if audio is not None:
             audio.join(video.end_seconds)
+        output.close()  # writes the index: it can fail too
+    except BaseException:
+        with contextlib.suppress(Exception):  # the error that matters is the one being raised
+            output.close()
+        out.unlink(missing_ok=True)
+        raise
 
 
-def _copy_input(container: Any, probe: _Probe, video: _VideoTrack, audio: _AudioTrack | None, inband: bool) -> None:
+def _fps(rate: Fraction | None) -> str:
+    return "of no known frame rate" if rate is None else f"{fps_words(rate)} fps"
+
+
+def _copy_input(
+    container: Any, probe: _Probe, video: _VideoTrack, audio: _AudioTrack | None, inband: bool, *, reencode: bool
+) -> None:
     start = video.end_seconds
     vin = container.streams.video[0]
     ain = container.streams.audio[0] if container.streams.audio and audio is not None else None
@@ -112,22 +163,74 @@ def _copy_input(container: Any, probe: _Probe, video: _VideoTrack, audio: _Audio
         audio.join(start)  # silence fills this input's span at the next join
     video.begin(probe)
     parameter_sets = _avcc_parameter_sets(probe.extradata) if inband else None
+    encoder = _AudioReencoder(audio.stream.codec_context) if reencode and audio is not None else None
     audio_started = False
+
+    def place(packet: Any) -> None:
+        nonlocal audio_started
+        assert audio is not None
+        if not audio_started:
+            audio_started = True
+            # Place this input's first packet (usually its priming packet, pts < 0) so that
+            # its pts 0 plays at the input's video start.
+            audio.join(start + packet.pts * packet.time_base)
+        audio.push(packet)
+
     for packet in container.demux([s for s in (vin, ain) if s is not None]):
-        if packet.dts is None:  # the demuxer's end-of-stream marker
-            continue
         if packet.stream is vin:
+            if packet.dts is None:  # the demuxer's end-of-stream marker
+                continue
             if parameter_sets and packet.is_keyframe:
                 packet = _with_prefix(packet, parameter_sets)
             video.write(packet, probe.path)
-        else:
-            assert audio is not None
-            if not audio_started:
-                audio_started = True
-                # Place this input's first packet (usually its priming packet, pts < 0) so that
-                # its pts 0 plays at the input's video start.
-                audio.join(start + packet.pts * packet.time_base)
-            audio.push(packet)
+        elif encoder is not None:
+            for encoded in encoder.feed(packet):  # the end-of-stream marker flushes the encoder
+                place(encoded)
+        elif packet.dts is not None:
+            place(packet)
+
+
+class _AudioReencoder:
+    """An input's audio decoded, resampled to the track's sample rate and layout, and encoded to
+    AAC again. The packets come out with pts in samples of the track's rate, the encoder's priming
+    packet first (pts < 0), shifted by where the input's decoded audio starts, so they are placed
+    exactly as copied packets are."""
+
+    def __init__(self, track: Any) -> None:
+        self.rate: int = track.sample_rate
+        encoder = av.CodecContext.create("aac", "w")
+        encoder.sample_rate, encoder.layout, encoder.format = self.rate, track.layout, "fltp"
+        encoder.time_base = Fraction(1, self.rate)
+        encoder.options = {"aac_coder": "fast"}  # like the renderer: the default coder is ~3x slower
+        encoder.open()
+        self.encoder = encoder
+        frame_size = encoder.frame_size or 1024
+        self.resampler = av.AudioResampler(format="fltp", layout=track.layout, rate=self.rate, frame_size=frame_size)
+        self.offset: int | None = None  # where the input's decoded audio starts, in samples
+        self.sent = 0
+
+    def feed(self, packet: Any) -> list[Any]:
+        """Encoded packets for what ``packet`` decodes to; an end-of-stream packet (no data)
+        flushes the decoder, the resampler and the encoder."""
+        frames: list[Any] = list(packet.decode())
+        final = packet.size == 0
+        if final:
+            frames.append(None)
+        out: list[Any] = []
+        for frame in frames:
+            if frame is not None and self.offset is None:
+                start = Fraction(frame.pts or 0) * frame.time_base if frame.time_base else Fraction(0)
+                self.offset = round(start * self.rate)
+            for resampled in self.resampler.resample(frame):
+                resampled.pts, resampled.time_base = self.sent, Fraction(1, self.rate)
+                self.sent += resampled.samples
+                out += self.encoder.encode(resampled)
+        if final:
+            out += self.encoder.encode(None)
+        for encoded in out:
+            encoded.pts = encoded.dts = encoded.pts + (self.offset or 0)
+            encoded.time_base = Fraction(1, self.rate)
+        return out
 
 
 class _VideoTrack:
@@ -239,24 +342,33 @@ def _encode_silence(ctx: Any) -> bytes:
     return bytes(packets[2])  # past the priming packet, before the flush
 
 
-def _probe(path: Path) -> _Probe:
+def _probe(index: int, path: Path) -> _Probe:
+    name = f"segment {index} ({path.name})"
+    layout = read_layout(path)  # a few seeks: a file cut short is refused, not stitched short
+    if layout.unreadable:
+        raise BrokenMedia(f"{name} cannot be read: {layout.unreadable}")
+    if layout.truncated:
+        raise BrokenMedia(f"{name}: {layout.truncated}")
     try:
         with av.open(str(path), options=_OPEN_OPTIONS) as container:
             if not container.streams.video:
-                raise PermanentError(f"{path.name} has no video stream")
+                raise BrokenMedia(f"{name} has no video stream")
             stream = container.streams.video[0]
             first = next((p for p in container.demux(stream) if p.dts is not None and p.pts is not None), None)
             if first is None or stream.time_base is None or first.pts is None or first.dts is None:
-                raise PermanentError(f"{path.name} has no video frames")
+                raise BrokenMedia(f"{name} has no video frames")
             v = stream.codec_context
             audio = None
             if container.streams.audio:
                 a = container.streams.audio[0].codec_context
-                audio = (a.name, a.sample_rate, a.channels)
+                audio = _AudioFormat(a.name, a.sample_rate, a.layout.name)
             start = stream.start_time if stream.start_time is not None else first.pts
-            return _Probe(path, v.name, v.width, v.height, v.extradata, stream.time_base, start, first.dts, audio)
+            fps = stream.average_rate or stream.guessed_rate
+            return _Probe(
+                index, path, v.name, v.width, v.height, fps, v.extradata, stream.time_base, start, first.dts, audio
+            )
     except av.error.FFmpegError as exc:
-        raise PermanentError(f"cannot read {path.name}: {exc}") from exc
+        raise BrokenMedia(f"{name} cannot be read: {ffmpeg_words(exc)}") from exc
 
 
 def _avcc_parameter_sets(avcc: bytes | None) -> bytes:
@@ -291,12 +403,13 @@ class PyavStitcher:
     def start(self, spec: StitchSpec) -> str:
         with contextlib.ExitStack() as stack:
             paths = [stack.enter_context(self.blobs.local_path(key)) for key in spec.segment_keys]
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="longform-stitch-")))
-            out = tmp / "video.mp4"
+            out = stack.enter_context(scratch_dir("stitch")) / "video.mp4"
             try:
                 concat_mp4(paths, out)
-            except (av.error.FFmpegError, OSError) as exc:
-                raise PermanentError(f"stitching {len(paths)} segments failed: {exc}") from exc
+            except av.error.FFmpegError as exc:
+                raise PermanentError(f"stitching {len(paths)} segments failed: {ffmpeg_words(exc)}") from exc
+            except OSError as exc:
+                raise PermanentError(f"stitching {len(paths)} segments failed: {exc.strerror or exc}") from exc
             self.blobs.upload(spec.output_key, out)
         return "pyav/" + spec.output_key
 

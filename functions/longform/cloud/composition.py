@@ -17,24 +17,25 @@ import inngest
 from ..budget import SpendLimits
 from ..config import JOBS_COLLECTION, Settings
 from ..errors import PermanentError
-from ..ports import BlobStore, Engine, FrameExtractor, JobStore, Stitcher, VideoModel
+from ..ports import BlobStore, Engine, FrameExtractor, JobStore, MediaChecker, Stitcher, VideoModel
 from ..request import Limits
 from ..service import JobService
 from ..workflow import Pipeline
 from .inngest_client import APP_ID
 
-_PIPELINE_PARTS = {"jobs", "blobs", "model", "frames", "stitcher"}
+_PIPELINE_PARTS = {"jobs", "blobs", "model", "frames", "stitcher", "checker"}
 
 
 class Cloud:
     def __init__(self, settings: Settings | None = None, **given: Any) -> None:
         """``given`` replaces parts by name: settings, inngest, firestore, jobs, blobs, model,
-        frames, stitcher, pipeline, engine, service."""
+        frames, stitcher, checker, pipeline, engine, service."""
         self._settings = settings
         self._given = given
 
     def _part(self, name: str) -> Any:
-        """A given part; a given pipeline also gives its jobs, blobs, model, frames and stitcher."""
+        """A given part; a given pipeline also gives its jobs, blobs, model, frames, stitcher and
+        checker."""
         if name in self._given:
             return self._given[name]
         pipeline = self._given.get("pipeline")
@@ -149,6 +150,14 @@ class Cloud:
         return TranscoderStitcher(client, s.project, s.transcoder_location, bucket)
 
     @cached_property
+    def checker(self) -> MediaChecker:
+        if checker := self._part("checker"):
+            return checker  # type: ignore[no-any-return]
+        from ..adapters.pyav_checker import PyavMediaChecker
+
+        return PyavMediaChecker(self.blobs)
+
+    @cached_property
     def pipeline(self) -> Pipeline:
         if pipeline := self._part("pipeline"):
             return pipeline  # type: ignore[no-any-return]
@@ -159,6 +168,7 @@ class Cloud:
             model=self.model,
             frames=self.frames,
             stitcher=self.stitcher,
+            checker=self.checker,
             signed_url_hours=s.signed_url_hours,
             poll_seconds=s.poll_seconds,
         )

@@ -21,7 +21,8 @@ from typing import Any
 from ..errors import PermanentError, TransientError
 from ..job import Job, Status
 from ..logs import log_context
-from ..ports import BlobStore, JobStore, Stitcher
+from ..ports import BlobStore, JobStore, MediaChecker, Stitcher
+from ..workflow import expected_video
 from .composition import Cloud
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def on_job_updated(
             cloud.jobs,
             cloud.stitcher,
             cloud.blobs,
+            cloud.checker,
             job_id,
             budget_seconds=settings.stitch_poll_budget_seconds,
             max_attempts=settings.stitch_max_poll_attempts,
@@ -80,6 +82,7 @@ def poll_stitch(
     jobs: JobStore,
     stitcher: Stitcher,
     blobs: BlobStore,
+    checker: MediaChecker,
     job_id: str,
     budget_seconds: float,
     max_attempts: int,
@@ -96,7 +99,9 @@ def poll_stitch(
     assert job.stitch_job is not None
     attempt = job.stitch_poll_attempts + 1
     try:
-        _poll_round(jobs, stitcher, blobs, job, attempt, budget_seconds, max_attempts, signed_url_hours, clock, sleep)
+        _poll_round(
+            jobs, stitcher, blobs, checker, job, attempt, budget_seconds, max_attempts, signed_url_hours, clock, sleep
+        )
     except BaseException:
         # Whatever stopped this round (a bug, a store that is down): its lease is given back, the
         # round counted, so the next invocation polls and the rounds stay bounded.
@@ -109,6 +114,7 @@ def _poll_round(
     jobs: JobStore,
     stitcher: Stitcher,
     blobs: BlobStore,
+    checker: MediaChecker,
     job: Job,
     attempt: int,
     budget_seconds: float,
@@ -125,7 +131,9 @@ def _poll_round(
         while True:
             try:
                 result = stitcher.poll(job.stitch_job)
-            except PermanentError as exc:
+                if result.done and result.key is not None:  # integrity before acceptance
+                    checker.check(result.key, expected_video(job), decode_video=False)
+            except PermanentError as exc:  # the Transcoder job failed, or made a broken video
                 log.error("stitch failed: %s", exc)
                 jobs.update(job_id, partial(_end, finish=partial(Job.fail_stitch, reason=str(exc))))
                 return
