@@ -158,6 +158,15 @@ def generations_of(suite: EmulatorSuite, job_id: str) -> list[dict[str, Any]]:
     return [g.request for g in suite.standins.vertex.generations if g.request["labels"]["jobid"] == job_id]
 
 
+def asked_of_veo(suite: EmulatorSuite, job_id: str, generations: int = 1) -> None:
+    """Wait until Veo was asked for the job's scene: a scene is begun (its status "generating"),
+    then, a step later, asked of the model."""
+    deadline = time.monotonic() + 30
+    while len(generations_of(suite, job_id)) < generations and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(generations_of(suite, job_id)) == generations
+
+
 def finished(doc: dict[str, Any]) -> bool:
     return Status(doc["status"]).is_final
 
@@ -295,6 +304,7 @@ def test_cancelling_a_running_job_ends_it_cancelled_and_starts_no_further_segmen
     suite.standins.vertex.script(Outcome.video(pending=10_000))  # the first scene never finishes by itself
     with start_job(suite, db, "cancelled") as (_, token, job_id, watch):
         watch.wait_for(lambda doc: doc["segments"][0]["status"] == "generating")
+        asked_of_veo(suite, job_id)
         assert call(suite, "cancel_long_form_video_job", {"jobId": job_id}, token)["status"] == "cancelled"
         job = watch.wait_for(finished)
         [run] = suite.standins.inngest.runs_of(GENERATE, job_id)
@@ -449,6 +459,27 @@ def sweep(suite: EmulatorSuite, db: firestore.Client, ahead: timedelta) -> dict[
     return cloud.service.sweep(repoll_stitches=True)
 
 
+def stitching_with_a_dead_poller(suite: EmulatorSuite, owner: str, segment: str) -> Job:
+    """A one-scene job whose Transcoder job was started and recorded, the poller's lease taken by
+    a poller that died (it is not written yet: the caller writes it)."""
+    assert suite.standins is not None
+    # The functions' own credentials: the suite's throwaway key, whose tokens come from the OAuth stand-in.
+    key = service_account.Credentials.from_service_account_file(
+        str(suite.workdir / "service-account.json"), scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    stitcher = TranscoderStitcher(transcoder_client(suite.standins.transcoder.url, key), PROJECT, REGION, BUCKET)
+    held = Job.new(validate_request({"prompts": PROMPTS[:1], "segmentSeconds": SECONDS}), owner)
+    key_of_segment = suite.standins.gcs.key_of(segment)
+    spec = StitchSpec(
+        held.job_id, owner, held.run_key, (key_of_segment,), final_key(held.job_id), 1280, 720, SECONDS, True
+    )
+    held.status, held.progress, held.stitch_job = Status.STITCHING, 90, stitcher.start(spec)
+    held.segments[0].status, held.segments[0].uri = SegmentStatus.COMPLETED, segment
+    held.stitch_lease_until = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()  # the dead poller's
+    held.updated_at = "2026-01-01T00:00:00.000Z"
+    return held
+
+
 def test_stuck_jobs_each_reach_a_final_or_running_again_state_within_one_sweep(
     suite: EmulatorSuite, db: firestore.Client
 ) -> None:
@@ -472,6 +503,7 @@ def test_stuck_jobs_each_reach_a_final_or_running_again_state_within_one_sweep(
     ]
     with watching(db, job_id) as watch:
         watch.wait_for(lambda doc: doc["segments"][0]["status"] == "generating")
+        asked_of_veo(suite, job_id)
         [run] = suite.standins.inngest.runs_of(GENERATE, job_id)
         run.cancelled.set()  # what the dashboard's Cancel does
         assert run.done.wait(60)
@@ -482,30 +514,7 @@ def test_stuck_jobs_each_reach_a_final_or_running_again_state_within_one_sweep(
         assert watch.wait_for(lambda doc: finished(doc) and bool(doc.get("resumes"))).status is Status.COMPLETED
 
     # 3. A poller killed holding its lease: the stitch is polled again and the job completes.
-    # The functions' own credentials: the suite's throwaway key, whose tokens come from the OAuth stand-in.
-    key = service_account.Credentials.from_service_account_file(
-        str(suite.workdir / "service-account.json"), scopes=["https://www.googleapis.com/auth/cloud-platform"]
-    )
-    stitcher = TranscoderStitcher(transcoder_client(suite.standins.transcoder.url, key), PROJECT, REGION, BUCKET)
-    held = Job.new(request, owner)
-    segment = made.segments[0].uri or ""
-    name = stitcher.start(
-        StitchSpec(
-            held.job_id,
-            owner,
-            held.run_key,
-            (suite.standins.gcs.key_of(segment),),
-            final_key(held.job_id),
-            1280,
-            720,
-            SECONDS,
-            True,
-        )
-    )
-    held.status, held.progress, held.stitch_job = Status.STITCHING, 90, name
-    held.segments[0].status, held.segments[0].uri = SegmentStatus.COMPLETED, segment
-    held.stitch_lease_until = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()  # the dead poller's
-    held.updated_at = "2026-01-01T00:00:00.000Z"
+    held = stitching_with_a_dead_poller(suite, owner, made.segments[0].uri or "")
     with watching(db, held.job_id) as watch:
         db.collection("videoJobs").document(held.job_id).set(
             held.to_json()
@@ -518,3 +527,21 @@ def test_stuck_jobs_each_reach_a_final_or_running_again_state_within_one_sweep(
         assert sweep(suite, db, timedelta(minutes=21))["repolled"] == 1
         polled = watch.wait_for(finished)
     assert polled.status is Status.COMPLETED and polled.video_uri == f"gs://{BUCKET}/{final_key(held.job_id)}"
+
+
+def test_cancelling_a_stitching_job_deletes_its_transcoder_job(suite: EmulatorSuite, db: firestore.Client) -> None:
+    assert suite.standins is not None
+    with start_job(suite, db, "made-to-stitch") as (owner, token, _, watch):
+        made = watch.wait_for(finished)
+    assert made.status is Status.COMPLETED, made.error
+    held = stitching_with_a_dead_poller(suite, owner, made.segments[0].uri or "")
+    db.collection("videoJobs").document(held.job_id).set(held.to_json())  # the poller leaves it: lease held
+
+    assert call(suite, "cancel_long_form_video_job", {"jobId": held.job_id}, token)["status"] == "cancelled"
+
+    deadline = time.monotonic() + 30  # the trigger fires on the cancel's write
+    while held.stitch_job not in suite.standins.transcoder.deleted and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert held.stitch_job in suite.standins.transcoder.deleted
+    job = Job.from_json(db.collection("videoJobs").document(held.job_id).get().to_dict() or {})
+    assert job.status is Status.CANCELLED and job.video_uri is None
