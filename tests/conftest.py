@@ -15,6 +15,7 @@ import pytest
 from longform.adapters.sqlite import Database
 from longform.job import Job
 from longform.local_runner import LocalRunner, RetryPolicy
+from longform.prices import PRICES, Pricing
 from longform.request import validate_request
 from longform.workflow import Pipeline
 from tests.fakes import (
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 
     from devtools.firestore_emulator import FirestoreEmulator
     from devtools.storage_emulator import StorageEmulator
+
+
+# Scenes priced as Veo 3.1 Fast (with audio, $0.15 a second), the stitch as Transcoder HD minutes.
+PRICING = Pricing(PRICES, "veo-3.1-fast-generate-001", "transcoder", estimated=False)
 
 
 @dataclass
@@ -61,6 +66,7 @@ class FakeWorld:
             self.frames,
             self.stitcher,
             self.checker,
+            PRICING,
             poll_seconds=5,
             max_poll_seconds=60,
             max_polls=4,
@@ -72,6 +78,7 @@ class FakeWorld:
     def submit(self, prompts: int = 3, **fields: object) -> str:
         request = validate_request({"prompts": [f"scene {i}" for i in range(prompts)], **fields})
         job = Job.new(request, "user-1")
+        job.cost = PRICING.estimate(request)  # as the trigger prices it
         self.jobs.create(job)
         return job.job_id
 

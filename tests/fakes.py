@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from longform.budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, returned_by
+from longform.budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, ledger_change
 from longform.errors import BrokenMedia, JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
 from longform.job import Job, Status, utc_now
 from longform.ports import MediaExpectation, Operation, SegmentSpec, StitchJob, StitchSpec
@@ -67,12 +67,12 @@ class InMemoryJobStore:
             if job.budget is not None:
                 user, project = self._entry(job.user_id, job.budget.day), self._entry(PROJECT, job.budget.day)
                 admit_taken_back(limits, before, job, user, project)
-            returned = returned_by(before, job)
-            if returned and job.budget is not None:
+            booked = ledger_change(before, job)
+            if booked and job.budget is not None:
                 for owner in (job.user_id, PROJECT):
                     entry = self._entry(owner, job.budget.day)
-                    entry.seconds -= returned
-                    entry.returned_seconds += returned
+                    for name, amount in booked.items():
+                        setattr(entry, name, round(getattr(entry, name) + amount, 6))
             self.jobs[job_id] = job
             return copy.deepcopy(job)
 

@@ -14,6 +14,7 @@ from .config import Settings
 from .job import Job
 from .local_runner import LocalRunner, RetryPolicy, ThreadEngine
 from .ports import BlobStore, JobStore, VideoModel
+from .prices import Pricing
 from .request import Limits
 from .service import Caller, JobService
 from .workflow import Pipeline
@@ -51,6 +52,9 @@ def local(
     from .adapters.pyav_frames import PyavFrameExtractor
     from .adapters.pyav_stitcher import PyavStitcher
 
+    # Nothing is billed here: jobs are priced as if made in the cloud with the model and the
+    # Transcoder a deployment uses by default, and marked as an estimate.
+    pricing = Pricing(settings.prices, settings.veo_model, "transcoder", estimated=True)
     db = Database(settings.db_path)
     blobs = LocalBlobStore(settings.blob_dir)
     jobs: JobStore = SqliteJobStore(db)
@@ -63,6 +67,7 @@ def local(
         frames=PyavFrameExtractor(blobs),
         stitcher=PyavStitcher(blobs),
         checker=PyavMediaChecker(blobs),
+        pricing=pricing,
         poll_seconds=settings.poll_seconds,
         max_polls=settings.max_polls,
     )
@@ -73,5 +78,7 @@ def local(
     set_here = "user_seconds_per_day" in settings.model_fields_set
     budget = SpendLimits(settings.user_seconds_per_day if set_here else LOCAL_SECONDS_PER_DAY)
     limits = Limits.of("preview", settings.veo_model, "ffmpeg")
-    service = JobService(jobs, engine, limits, max_active_jobs, budget=budget, blobs=lambda: blobs, link=link)
+    service = JobService(
+        jobs, engine, limits, max_active_jobs, budget=budget, pricing=pricing, blobs=lambda: blobs, link=link
+    )
     return Local(settings, db, pipeline, runner, engine, service)

@@ -1,11 +1,17 @@
 """The daily budget of video seconds: what a job reserves when it is made, what it gives back
-when it fails or is cancelled, and the limits it is checked against.
+when it fails or is cancelled, and the limits it is checked against; and the day's usage kept
+beside it in the same ledger entries (what was generated and spent, how jobs ended, quota hits).
 
 A job reserves ``segmentSeconds × prompts`` on the UTC day it is made, in the same transaction
 that creates it, against the user's limit and the project's. A job that ends failed or cancelled
 returns the seconds of the scenes it did not make (``Job.move_to`` records them); the store
 applies the return to the ledger in the same write as the status. So the ledger is, per user (and
 for the project) and day: seconds reserved by jobs, less what they returned.
+
+Every write to a job books what it changed (``ledger_change``) on the job's day — the day it was
+made, the day its seconds were reserved: video seconds generated (every billed generation), dollars
+spent, jobs that completed, failed or were cancelled, quota hits — in the same write as the job, so
+nothing is counted twice or lost.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
 
 from .errors import BudgetExhausted
@@ -48,6 +54,18 @@ class Usage(BaseModel):
     returned_seconds: int = 0
     jobs: int = 0  # made that day
     limit_seconds: int | None = None  # the user's daily limit when their last job was made (for the page)
+    # What the day's jobs did:
+    generated_seconds: int = 0  # video the model made, every billed generation counted
+    spent_usd: float = 0.0
+    completed: int = 0
+    failed: int = 0  # each failure (a resumed job that fails again counts again)
+    cancelled: int = 0
+    quota_hits: int = 0  # 429s / RESOURCE_EXHAUSTED from Veo or the Transcoder
+
+    @field_validator("spent_usd")
+    @classmethod
+    def _to_a_millionth(cls, value: float) -> float:
+        return round(value, 6)  # increments of floats add float dust
 
     def left(self, limit: int) -> int:
         return max(0, limit - self.seconds)
@@ -66,6 +84,33 @@ def admit_taken_back(limits: SpendLimits | None, before: Job, after: Job, user: 
     taken = -returned_by(before, after)
     if limits is not None and taken > 0:
         admit(limits, taken, user, project)
+
+
+def ledger_change(before: Job, after: Job) -> dict[str, int | float]:
+    """What the change from ``before`` to ``after`` adds to the job's day, by Usage field (only
+    what is not zero): seconds given back, video generated, dollars spent, how it ended, quota hits."""
+    if after.budget is None:
+        return {}
+    returned = returned_by(before, after)
+    seconds = after.video_request.segment_seconds
+    change: dict[str, int | float] = {
+        "seconds": -returned,
+        "returned_seconds": returned,
+        "generated_seconds": (_billed(after) - _billed(before)) * seconds,
+        "spent_usd": round(_spent(after) - _spent(before), 6),
+        "quota_hits": after.quota_hits - before.quota_hits,
+    }
+    if after.status != before.status and after.status.value in ("completed", "failed", "cancelled"):
+        change[after.status.value] = 1
+    return {name: value for name, value in change.items() if value}
+
+
+def _billed(job: Job) -> int:
+    return sum(s.billed_generations for s in job.segments)
+
+
+def _spent(job: Job) -> float:
+    return job.cost.total_usd if job.cost else 0.0
 
 
 def returned_by(before: Job, after: Job) -> int:

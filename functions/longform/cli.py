@@ -18,7 +18,7 @@ is: any unique prefix of at least 4 characters).
 With ``--json`` stdout is exactly one JSON document, and all human output goes to stderr:
 
 - the command's result: the job summary of ``generate``/``resume`` (``jobId``, ``status``,
-  ``output``, ``durationSeconds``, ``segments``, ``timings``, ``error``; a job that ran and failed
+  ``output``, ``durationSeconds``, ``segments``, ``timings``, ``cost``, ``error``; a job that ran and failed
   or was cancelled exits 1 with its reason in ``error``), the job of ``status``, the jobs of ``list``;
 - or, when there is no result (bad input, no such job, Ctrl-C, an unexpected error),
   ``{"error": {"status", "message", "field"}}`` with the callable protocol's status names
@@ -68,6 +68,7 @@ from .errors import (
     Unauthenticated,
 )
 from .job import Job, Status
+from .prices import Cost
 from .processes import gone
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -218,6 +219,8 @@ def _status(args: argparse.Namespace, streams: Streams) -> int:
     out.print(table, crop=False)
     if job.video_uri:
         out.print(Text(f"video: {job.video_uri}"), soft_wrap=True)
+    if job.cost:
+        out.print(Text(f"cost: {_spent_words(job.cost)}"), soft_wrap=True)
     return EXIT_OK
 
 
@@ -324,7 +327,11 @@ def _run_and_report(
     if job_id is None:
         ref = local.service.trigger(bootstrap.LOCAL_USER, fields)
         job = local.service.job(bootstrap.LOCAL_USER, ref["jobId"])
-        human.print(f"job {job.job_id}: {len(job.segments)} scene(s) × {job.video_request.segment_seconds}s")
+        human.print(
+            f"job {job.job_id}: {len(job.segments)} scene(s) × {job.video_request.segment_seconds}s"
+            + (f", {_estimate_words(job.cost)}" if job.cost else ""),
+            soft_wrap=True,
+        )
     else:
         job = local.service.find(bootstrap.LOCAL_USER, job_id)
         human.print(f"resuming job {job.job_id} ({job.status}, {job.progress}%)")
@@ -345,6 +352,8 @@ def _run_and_report(
     else:
         reason = f"job {job.status}{_step(job)}: {job.error or job.status_message()}"
         streams.err.print(Text(reason, style="red"), soft_wrap=True)
+    if job.cost:
+        human.print(Text(f"cost: {_spent_words(job.cost)}"), soft_wrap=True)
     if streams.json:
         streams.print_json(_summary(job, output))
     return EXIT_OK if job.status is Status.COMPLETED else EXIT_FAILED
@@ -409,8 +418,28 @@ def _summary(job: Job, output: Path | None) -> dict[str, Any]:
         "durationSeconds": _duration(output) if output else None,
         "segments": [seg.model_dump(mode="json") for seg in job.segments],
         "timings": job.timings,
+        "cost": job.cost.model_dump(mode="json") if job.cost else None,
         "error": job.error,
     }
+
+
+def _estimate_words(cost: Cost) -> str:
+    """``about $3.61 on veo-3.1-fast-generate-001 (…)``: what the job would cost in the cloud."""
+    where = " in the cloud; nothing is billed here" if cost.estimated else ""
+    return f"about {_money(cost.estimate_usd)} on {cost.priced_as}{where}"
+
+
+def _spent_words(cost: Cost) -> str:
+    spent = f"{_money(cost.total_usd)} (scenes {_money(cost.scenes_usd)}, stitch {_money(cost.stitch_usd)})"
+    prices = f"{cost.priced_as} and the {cost.stitch} stitch at the prices of {cost.prices_as_of}"
+    if cost.estimated:
+        return f"would be {spent} in the cloud, {prices}; nothing is billed here"
+    return f"{spent} spent of {_money(cost.estimate_usd)} estimated, {prices}"
+
+
+def _money(amount: float) -> str:
+    """Dollars and cents; a stitch's fraction of a cent keeps its own digits."""
+    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
 
 
 def _duration(path: Path) -> float:

@@ -18,9 +18,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import InvalidSetting
+from .prices import PRICES, PriceTable
 from .rules import rule_of
 
 DEMO_PROJECT = "demo-longform"  # .firebaserc's project: the emulators and local mode; never a real one
@@ -73,6 +74,9 @@ class Settings(BaseModel):
     )
     video_model: Literal["veo", "preview"] = _setting(
         "veo", "VIDEO_MODEL", "param", "veo, or preview (the offline renderer)"
+    )
+    price_table: str = _setting(
+        "", "PRICE_TABLE", "param", "JSON laid over the embedded price table (prices.py), e.g. a changed Veo price"
     )
     veo_model: str = _setting(
         "veo-3.1-fast-generate-001", "VEO_MODEL", "param", "the Veo model id", pattern=r"^veo-[a-z0-9.-]+$"
@@ -160,6 +164,25 @@ class Settings(BaseModel):
     user_concurrency: int = _setting(2, "USER_CONCURRENCY", "deploy", "steps at once per user", ge=1)
     model_concurrency: int = _setting(10, "MODEL_CONCURRENCY", "deploy", "steps at once, all users: Veo's quota", ge=1)
 
+    @field_validator("price_table")
+    @classmethod
+    def _a_price_table(cls, value: str) -> str:
+        if value:
+            PRICES.merged(value)  # raises, naming what is wrong
+        return value
+
+    @field_validator("veo_model")
+    @classmethod
+    def _a_priced_model(cls, value: str, info: ValidationInfo) -> str:
+        table = _table(info.data.get("price_table", ""))
+        if value not in table.veo:
+            raise ValueError(f"has no price (priced: {', '.join(sorted(table.veo))}); add it to PRICE_TABLE")
+        return value
+
+    @property
+    def prices(self) -> PriceTable:
+        return _table(self.price_table)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, only: Iterable[str] | None = None) -> Settings:
         """The settings the environment gives (empty values count as unset); ``only`` reads just
@@ -207,6 +230,10 @@ class Settings(BaseModel):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+
+def _table(override: str) -> PriceTable:
+    return PRICES.merged(override) if override else PRICES
 
 
 def env_names(field: str) -> tuple[str, ...]:

@@ -12,6 +12,7 @@
     ├── JobBusy            another live process runs this job (it holds the job's lease)
     ├── IllegalTransition  a status or progress change the job rules forbid (a bug, never retried)
     ├── TransientError     an adapter failed in a way that may pass: retry with backoff
+    │   ├── QuotaExceeded  the service refused for quota (429): counted on the job and the ledger
     │   └── JobNotQueued   the job was stored but could not be started; it is marked failed
     ├── PermanentError     an adapter failed in a way that will not pass: fail the job
     │   ├── GenerationFailed  a finished model operation made no video; ``again`` if a new one may
@@ -115,6 +116,11 @@ class TransientError(LongformError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class QuotaExceeded(TransientError):
+    """The service refused the call for quota (HTTP 429, RESOURCE_EXHAUSTED): it passes, and each
+    one is counted on the job and in the day's ledger."""
 
 
 class JobNotQueued(TransientError):

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from .errors import IllegalTransition, JobBusy
+from .prices import Cost, usd
 from .request import VideoRequest
 
 
@@ -93,6 +94,9 @@ class Segment(_Record):
     started_at: str | None = None
     completed_at: str | None = None
     error: str | None = None
+    billed_generations: int = 0  # generations that produced a video: each is paid for
+    cost_usd: float = 0.0  # what they cost
+    quota_hits: int = 0  # calls for this scene refused for quota (429, RESOURCE_EXHAUSTED)
 
 
 class Reservation(_Record):
@@ -136,7 +140,9 @@ class Job(_Record):
     stitch_poll_attempts: int = 0
     stitch_lease_until: str | None = None
     stitch_error: str | None = None
+    stitch_quota_hits: int = 0  # stitch calls refused for quota
     budget: Reservation | None = None
+    cost: Cost | None = None  # the estimate when it was asked for, and what it spent (prices.py)
     # Retention: when the scenes' segments and frames, and the final video, were removed.
     scene_media_removed_at: str | None = None
     video_removed_at: str | None = None
@@ -166,6 +172,10 @@ class Job(_Record):
     @property
     def completed_segments(self) -> int:
         return sum(1 for s in self.segments if s.status is SegmentStatus.COMPLETED)
+
+    @property
+    def quota_hits(self) -> int:
+        return sum(s.quota_hits for s in self.segments) + self.stitch_quota_hits
 
     @property
     def generated_seconds(self) -> int:
@@ -283,9 +293,11 @@ class Job(_Record):
             raise IllegalTransition("progress 100 is only for a completed job")
         self.progress = progress
 
-    def start_segment(self, index: int, now: str | None = None) -> Segment:
-        """One more attempt at segment ``index``."""
+    def start_segment(self, index: int, now: str | None = None, billed_usd: float = 0.0) -> Segment:
+        """One more attempt at segment ``index``; ``billed_usd``: what the last one cost, when it
+        made a video that was not kept (it failed the media check)."""
         self._require_running()
+        self.bill_scene(index, billed_usd)
         seg = self.segments[index]
         if seg.status is SegmentStatus.COMPLETED:
             raise IllegalTransition(f"segment {index} is already completed")
@@ -295,8 +307,10 @@ class Job(_Record):
         seg.error = None
         return seg
 
-    def complete_segment(self, index: int, uri: str, now: str | None = None) -> None:
+    def complete_segment(self, index: int, uri: str, now: str | None = None, billed_usd: float = 0.0) -> None:
+        """Scene ``index`` is made (its file at ``uri``); the generation that made it cost ``billed_usd``."""
         self._require_running()
+        self.bill_scene(index, billed_usd)
         seg = self.segments[index]
         seg.status = SegmentStatus.COMPLETED
         seg.uri = uri
@@ -311,11 +325,31 @@ class Job(_Record):
         if seg.status is SegmentStatus.COMPLETED:
             seg.status, seg.uri, seg.completed_at, seg.error = SegmentStatus.PENDING, None, None, reason
 
-    def fail_segment(self, index: int, reason: str) -> None:
+    def fail_segment(self, index: int, reason: str, billed_usd: float = 0.0) -> None:
+        """Scene ``index`` failed for good; ``billed_usd``: what its last generation cost, when it
+        made a video (one that failed the media check)."""
+        self.bill_scene(index, billed_usd)
         seg = self.segments[index]
         if seg.status is not SegmentStatus.COMPLETED:
             seg.status = SegmentStatus.FAILED
             seg.error = reason
+
+    def bill_scene(self, index: int, amount: float) -> None:
+        """A generation of scene ``index`` made a video that costs ``amount``: it is paid for."""
+        if amount <= 0:
+            return
+        seg = self.segments[index]
+        seg.billed_generations += 1
+        seg.cost_usd = usd(seg.cost_usd + amount)
+        if self.cost is not None:
+            self.cost.add_scene(amount)
+
+    def note_quota_hit(self, index: int | None) -> None:
+        """A call for scene ``index`` (None: for the stitch) was refused for quota."""
+        if index is None:
+            self.stitch_quota_hits += 1
+        else:
+            self.segments[index].quota_hits += 1
 
     def note_requeue(self) -> None:
         if self.status is Status.QUEUED:
@@ -336,10 +370,15 @@ class Job(_Record):
         self.fail(reason, step, now)
         self.stitch_error = reason
 
-    def complete(self, video_uri: str, video_url: str | None = None, now: str | None = None) -> None:
+    def complete(
+        self, video_uri: str, video_url: str | None = None, now: str | None = None, stitch_usd: float = 0.0
+    ) -> None:
+        """The video is made and checked; its stitch cost ``stitch_usd``."""
         self.video_uri = video_uri
         self.video_url = video_url
         self.move_to(Status.COMPLETED, now)
+        if self.cost is not None:
+            self.cost.set_stitch(stitch_usd)
 
     def fail(self, reason: str, step: str | None = None, now: str | None = None) -> None:
         self.move_to(Status.FAILED, now)

@@ -18,8 +18,9 @@ from typing import Any
 from .budget import SpendLimits, utc_day
 from .errors import InvalidRequest, JobNotFound, JobNotQueued, NotResumable, PermissionDenied, Unauthenticated
 from .job import Job, Reservation, SegmentStatus, Status, idempotent_job_id, is_job_id, iso_time, new_job_id
-from .logs import log_context
+from .logs import fields, log_context
 from .ports import BlobStore, Engine, JobStore, job_prefix
+from .prices import Pricing
 from .request import Limits, validate_request
 
 log = logging.getLogger(__name__)
@@ -55,24 +56,28 @@ class JobService:
         max_active_jobs: int | None = None,
         allow_anonymous: bool = False,
         budget: SpendLimits | None = None,
+        pricing: Pricing | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         blobs: Callable[[], BlobStore] | None = None,
         link: Callable[[str], str | None] = lambda key: None,
     ) -> None:
         """``budget``: video seconds a day per user (unless the caller has its own) and for the
-        project; None for no budget at all. ``blobs`` gives the job files' store (built when first
-        needed: the trigger never needs it); ``link`` makes a short-lived URL to play a file."""
+        project; None for no budget at all. ``pricing`` prices each job when it is asked for (its
+        estimate, on the job and in the answer); None leaves jobs unpriced. ``blobs`` gives the job
+        files' store (built when first needed: the trigger never needs it); ``link`` makes a
+        short-lived URL to play a file."""
         self.jobs = jobs
         self.engine = engine
         self.limits = limits or Limits()
         self.max_active_jobs = max_active_jobs
         self.allow_anonymous = allow_anonymous
         self.budget = budget
+        self.pricing = pricing
         self.clock = clock
         self._blobs = blobs
         self.link = link
 
-    def trigger(self, caller: Caller | None, data: Any) -> dict[str, str]:
+    def trigger(self, caller: Caller | None, data: Any) -> dict[str, Any]:
         """Validate, store the job as queued, start its run. The same user and ``requestId`` get
         the same job back (its id is derived from both) and nothing is started twice."""
         user = _signed_in(caller)
@@ -84,11 +89,12 @@ class JobService:
             now = self.clock()
             job = Job.new(request, user.user_id, job_id, now=iso_time(now))
             job.budget = Reservation(day=utc_day(now), seconds=request.duration_seconds)
+            job.cost = self.pricing.estimate(request) if self.pricing else None
             job, created = self.jobs.submit(job, self.max_active_jobs, self._limits_for(user))
             with log_context(jobId=job.job_id):
                 if not created:
                     log.info("request %s already made job %s", request.request_id, job.job_id)
-                    return _ref(job)
+                    return _priced(job)
                 try:
                     self.engine.start(job)
                 except Exception as exc:
@@ -97,8 +103,14 @@ class JobService:
                     self.jobs.update(job_id, lambda j: j.fail(reason, "enqueue"))
                     log.error("job not queued: %s", exc)
                     raise JobNotQueued(job_id, str(exc)) from exc
-                log.info("job queued: %d scene(s) × %ds", len(request.prompts), request.segment_seconds)
-                return _ref(job)
+                log.info(
+                    "job queued: %d scene(s) × %ds, estimated $%.2f",
+                    len(request.prompts),
+                    request.segment_seconds,
+                    job.cost.estimate_usd if job.cost else 0.0,
+                    extra=fields(estimateUsd=job.cost.estimate_usd if job.cost else None),
+                )
+                return _priced(job)
 
     def cancel(self, caller: Caller | None, data: Any) -> dict[str, str]:
         """Mark the caller's job cancelled (no further scene starts) and tell its engine."""
@@ -304,6 +316,11 @@ def _job_id(data: Any) -> str:
 
 def _ref(job: Job) -> dict[str, str]:
     return {"jobId": job.job_id, "status": job.status.value}
+
+
+def _priced(job: Job) -> dict[str, Any]:
+    """The trigger's answer: the job, and what it is estimated to cost (when priced)."""
+    return _ref(job) | ({"cost": job.cost.model_dump(mode="json")} if job.cost else {})
 
 
 def _cancel(job: Job) -> None:

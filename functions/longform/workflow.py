@@ -30,12 +30,13 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
-from .errors import BrokenMedia, GenerationFailed, JobCancelled, PermanentError
+from .errors import BrokenMedia, GenerationFailed, JobCancelled, PermanentError, QuotaExceeded
 from .job import STOPPED, Job, SegmentStatus, Status
+from .logs import fields
 from .ports import (
     BlobStore,
     FrameExtractor,
@@ -51,9 +52,11 @@ from .ports import (
     frame_key,
     segment_key,
 )
+from .prices import Pricing
 from .request import VideoRequest
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Pipeline:
     frames: FrameExtractor
     stitcher: Stitcher
     checker: MediaChecker
+    pricing: Pricing  # what each generation and the stitch cost, recorded on the job as it runs
     signed_url_hours: int = 72  # how long the final video's signed URL lives (at most 7 days)
     max_generations: int = 3  # per scene, when operations end with a transient error
     poll_seconds: float = 10.0  # the first wait between polls; it grows by half each time
@@ -115,7 +119,7 @@ def start_stitch(p: Pipeline, steps: Steps, job_id: str, keys: list[str]) -> str
 def wait_for_stitch(p: Pipeline, steps: Steps, job_id: str, name: str) -> None:
     """Poll the stitch to its end and complete the job (the in-process path; the cloud path has a poller)."""
     for n in range(p.max_polls):
-        key: str | None = steps.run(f"stitch-poll-{n}", partial(_poll_stitch, p, name))
+        key: str | None = steps.run(f"stitch-poll-{n}", partial(_poll_stitch, p, job_id, name))
         if key is not None:
             steps.run("stitch-check", partial(_check_video, p, job_id, key))
             url: str | None = steps.run(
@@ -204,17 +208,18 @@ def _segment(
     # and whole, else made again.
     earlier = made.get(str(index))
     if earlier:
-        problem: str | None = steps.run(f"segment-{index}-reuse", partial(_problem, p, earlier, expected))
-        if problem is None:
+        wrong: str | None = steps.run(f"segment-{index}-reuse", partial(_problem, p, earlier, expected))
+        if wrong is None:
             return earlier
-        steps.run(f"segment-{index}-discard", partial(_discard_segment, p, job_id, index, problem))
+        steps.run(f"segment-{index}-discard", partial(_discard_segment, p, job_id, index, wrong))
     why = ""
+    broken = False  # the last generation made a video that failed the check: it is paid for
     for generation in range(p.max_generations):
         # One fallible call a step, so a retry redoes only that call. The first generation's step
         # ids are the plain ones; a new generation (after an operation that ended with a transient
         # error) gets ids of its own: segment-3-begin-1, segment-3-start-1, segment-3-poll-1-0, …
         g = f"-{generation}" if generation else ""
-        steps.run(f"segment-{index}-begin{g}", partial(_begin_segment, p, job_id, index))
+        steps.run(f"segment-{index}-begin{g}", partial(_begin_segment, p, job_id, index, broken))
         started: str | dict[str, str] = steps.run(f"segment-{index}-start{g}", partial(_start_segment, p, spec))
         operation = started["operation"] if isinstance(started, dict) else started
         for n in range(p.max_polls):
@@ -223,16 +228,16 @@ def _segment(
                 f"segment-{index}-poll{g}-{n}", partial(_poll_segment, p, job_id, index, operation, last)
             )
             if isinstance(polled, str):
-                broken: str | None = steps.run(
+                problem: str | None = steps.run(
                     f"segment-{index}-check{g}", partial(_check_segment, p, job_id, index, polled, expected, last)
                 )
-                if broken is None:
+                if problem is None:
                     steps.run(f"segment-{index}-done", partial(_complete_segment, p, job_id, index, polled))
                     return polled
-                why = broken  # a new generation, as for an operation that failed
+                why, broken = problem, True  # a new generation, as for an operation that failed
                 break
             if polled is not None:  # {"again": reason}: this operation failed for a reason that may pass
-                why = polled["again"]
+                why, broken = polled["again"], False
                 break
             steps.sleep(f"segment-{index}-wait{g}-{n}", p.wait_before_poll(n))
         else:
@@ -240,24 +245,36 @@ def _segment(
     raise AssertionError(f"scene {index + 1}: the last generation's poll returned {why!r}")  # it raises
 
 
-def _begin_segment(p: Pipeline, job_id: str, index: int) -> None:
-    # One step a generation: the attempt is counted before the model is asked.
-    p.jobs.update(job_id, _alive(lambda j: j.start_segment(index)))
+def _begin_segment(p: Pipeline, job_id: str, index: int, last_was_broken: bool = False) -> None:
+    # One step a generation: the attempt is counted before the model is asked; a last generation
+    # whose video failed the check is paid for here, with it.
+    def begin(j: Job) -> None:
+        j.start_segment(index, billed_usd=p.pricing.scene_usd(j.video_request) if last_was_broken else 0.0)
+
+    p.jobs.update(job_id, _alive(begin))
 
 
 def _start_segment(p: Pipeline, spec: SegmentSpec) -> dict[str, str]:
     try:
-        return {"operation": p.model.start(spec)}
+        return {"operation": counting_quota(p.jobs, spec.job_id, spec.index, lambda: p.model.start(spec))}
     except PermanentError as exc:
         raise _scene_failed(p, spec.job_id, spec.index, exc, named=False) from exc
 
 
-def _scene_failed(p: Pipeline, job_id: str, index: int, exc: Exception, named: bool = True) -> PermanentError:
+def _scene_failed(
+    p: Pipeline, job_id: str, index: int, exc: Exception, named: bool = True, made_a_video: bool = False
+) -> PermanentError:
     """Record on the job that this scene failed for good, with its reason, before the step fails:
-    when unchained scenes fail at once, each keeps its own reason. Returns the error to raise."""
+    when unchained scenes fail at once, each keeps its own reason. ``made_a_video``: its last
+    generation made one (that failed the check), which is paid for. Returns the error to raise."""
     reason = f"scene {index + 1}: {exc}" if named else str(exc)
+
+    def fail(j: Job) -> None:
+        if not j.status.is_final:
+            j.fail_segment(index, reason, p.pricing.scene_usd(j.video_request) if made_a_video else 0.0)
+
     try:
-        p.jobs.update(job_id, lambda j: j.fail_segment(index, reason) if not j.status.is_final else None)
+        p.jobs.update(job_id, fail)
     except Exception as write:  # the engine's failure handler records it too
         log.warning("scene %d's failure not recorded: %s", index + 1, write)
     return PermanentError(reason)
@@ -270,7 +287,7 @@ def _poll_segment(
     operation ended with an error a new generation may not meet (the segment loop starts one),
     unless this is the ``last`` generation allowed: then the scene fails."""
     try:
-        op = p.model.poll(operation)
+        op = counting_quota(p.jobs, job_id, index, lambda: p.model.poll(operation))
     except GenerationFailed as exc:
         if exc.again and not last:
             return {"again": str(exc)}
@@ -316,7 +333,7 @@ def _check_segment(
     if not last:
         return problem
     reason = f"{p.max_generations} generations failed, the last made a broken file: {problem}"
-    raise _scene_failed(p, job_id, index, BrokenMedia(reason))
+    raise _scene_failed(p, job_id, index, BrokenMedia(reason), made_a_video=True)
 
 
 def _discard_segment(p: Pipeline, job_id: str, index: int, problem: str) -> None:
@@ -331,7 +348,12 @@ def _check_video(p: Pipeline, job_id: str, key: str) -> None:
 
 def _complete_segment(p: Pipeline, job_id: str, index: int, key: str) -> None:
     uri = p.blobs.uri(key)
-    p.jobs.update(job_id, _alive(lambda j: j.complete_segment(index, uri) if not _made(j, index, uri) else None))
+
+    def complete(j: Job) -> None:
+        if not _made(j, index, uri):  # a replayed step after the write went through
+            j.complete_segment(index, uri, billed_usd=p.pricing.scene_usd(j.video_request))
+
+    p.jobs.update(job_id, _alive(complete))
 
 
 def _made(job: Job, index: int, uri: str) -> bool:
@@ -364,7 +386,8 @@ def _begin_stitch(p: Pipeline, job_id: str, keys: list[str]) -> dict[str, Any]:
 
 
 def _stitch(p: Pipeline, spec: dict[str, Any]) -> str:
-    return p.stitcher.start(StitchSpec(**{**spec, "segment_keys": tuple(spec["segment_keys"])}))
+    stitch = StitchSpec(**{**spec, "segment_keys": tuple(spec["segment_keys"])})
+    return counting_quota(p.jobs, stitch.job_id, None, lambda: p.stitcher.start(stitch))
 
 
 def _record_stitch(p: Pipeline, job_id: str, name: str) -> None:
@@ -375,8 +398,8 @@ def _record_stitch(p: Pipeline, job_id: str, name: str) -> None:
         raise
 
 
-def _poll_stitch(p: Pipeline, name: str) -> str | None:
-    result = p.stitcher.poll(name)
+def _poll_stitch(p: Pipeline, job_id: str, name: str) -> str | None:
+    result = counting_quota(p.jobs, job_id, None, lambda: p.stitcher.poll(name))
     return result.key if result.done else None
 
 
@@ -385,9 +408,32 @@ def _complete(p: Pipeline, job_id: str, key: str, url: str | None) -> None:
 
     def complete(job: Job) -> None:
         if job.status is not Status.COMPLETED:  # a replayed step after the write went through
-            job.complete(uri, url)
+            job.complete(uri, url, stitch_usd=stitch_cost(p.pricing, job))
 
     p.jobs.update(job_id, _alive(complete))
+
+
+def stitch_cost(pricing: Pricing, job: Job) -> float:
+    """The job's stitch, ending now: for the in-function stitch, the function's time since the
+    stitch began."""
+    began = job.timings.get("stitchStartedAt")
+    seconds = (datetime.now(UTC) - datetime.fromisoformat(began)).total_seconds() if began else None
+    return pricing.stitch_usd(job.video_request, len(job.segments), seconds)
+
+
+def counting_quota(jobs: JobStore, job_id: str, index: int | None, call: Callable[[], T]) -> T:
+    """``call()``; a refusal for quota is counted on the job (scene ``index``, or None for the
+    stitch) and logged, then raised for the step to retry."""
+    try:
+        return call()
+    except QuotaExceeded as exc:
+        scene = None if index is None else index + 1
+        log.warning("quota hit: %s", exc, extra=fields(quotaHit=True, scene=scene))
+        try:
+            jobs.update(job_id, lambda j: j.note_quota_hit(index))
+        except Exception as write:  # the count is lost, the retry is not
+            log.warning("quota hit not counted: %s", write)
+        raise
 
 
 def _alive(change: Callable[[Job], object]) -> Callable[[Job], None]:

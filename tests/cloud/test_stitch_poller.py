@@ -16,10 +16,12 @@ from longform.config import Settings
 from longform.errors import PermanentError
 from longform.job import Job, Status
 from longform.ports import StitchJob, final_key
+from longform.prices import PRICES, Pricing
 from longform.request import validate_request
 from tests.fakes import BROKEN, FakeMediaChecker, InMemoryBlobStore
 
 NAME = "projects/p/locations/us-central1/jobs/transcode-1"
+PRICING = Pricing(PRICES, "veo-3.1-fast-generate-001", "transcoder", estimated=False)
 
 
 class ScriptedStitcher:
@@ -88,7 +90,7 @@ def test_a_running_stitch_that_succeeds_completes_the_job(jobs: FirestoreJobStor
     stitcher = ScriptedStitcher(job_id, ["running", "running", "done"])
     sleeps: list[float] = []
     stitch_poller.poll_stitch(
-        jobs, stitcher, *made(job_id), job_id, budget_seconds=60, max_attempts=3, sleep=sleeps.append
+        jobs, stitcher, *made(job_id), PRICING, job_id, budget_seconds=60, max_attempts=3, sleep=sleeps.append
     )
 
     job = jobs.get(job_id)
@@ -102,7 +104,7 @@ def test_a_running_stitch_that_fails_fails_the_job_with_stitch_error(jobs: Fires
     job_id, _, _ = stitching_job(jobs)
     stitcher = ScriptedStitcher(job_id, ["running", PermanentError("Transcoder: input 2 is shorter than 5 s")])
     stitch_poller.poll_stitch(
-        jobs, stitcher, *made(job_id), job_id, budget_seconds=60, max_attempts=3, sleep=lambda s: None
+        jobs, stitcher, *made(job_id), PRICING, job_id, budget_seconds=60, max_attempts=3, sleep=lambda s: None
     )
 
     job = jobs.get(job_id)
@@ -117,7 +119,7 @@ def test_a_finished_stitch_whose_video_fails_the_check_fails_the_job_naming_the_
     job_id, _, _ = stitching_job(jobs)
     blobs, checker = made(job_id, BROKEN + b"cut short")
     stitcher = ScriptedStitcher(job_id, ["done"])
-    stitch_poller.poll_stitch(jobs, stitcher, blobs, checker, job_id, 60, max_attempts=3, sleep=lambda s: None)
+    stitch_poller.poll_stitch(jobs, stitcher, blobs, checker, PRICING, job_id, 60, max_attempts=3, sleep=lambda s: None)
 
     job = jobs.get(job_id)
     assert (job.status, job.error_step) == (Status.FAILED, "stitch")
@@ -170,7 +172,7 @@ def test_the_poller_hands_over_when_its_budget_runs_out_then_fails_after_the_las
 
     def round_() -> None:
         stitch_poller.poll_stitch(
-            jobs, stitcher, *made(job_id), job_id, 10, max_attempts=2, clock=lambda: now[0], sleep=sleep
+            jobs, stitcher, *made(job_id), PRICING, job_id, 10, max_attempts=2, clock=lambda: now[0], sleep=sleep
         )
 
     round_()

@@ -26,10 +26,11 @@ from longform.cloud.composition import Cloud
 from longform.cloud.generate_long_form_video import RETRIES
 from longform.cloud.inngest_client import APP_ID, JOB_REQUESTED
 from longform.config import Settings
-from longform.errors import GenerationFailed, PermanentError, TransientError
+from longform.errors import GenerationFailed, PermanentError, QuotaExceeded, TransientError
 from longform.job import STOPPED, Job, SegmentStatus, Status
 from longform.ports import Operation, SegmentSpec, StitchSpec, final_key, frame_key, segment_key
-from tests.conftest import FakeWorld
+from longform.prices import PRICES
+from tests.conftest import PRICING, FakeWorld
 from tests.fakes import BROKEN, FakeStitcher, FakeVideoModel, InMemoryBlobStore
 
 ATTEMPTS = RETRIES + 1  # per step, the first included, on both engines
@@ -455,3 +456,63 @@ def test_a_stitched_video_that_fails_the_check_fails_the_job_at_the_stitch(engin
     assert (job.status, job.error_step) == (Status.FAILED, "stitch-check")
     assert job.stitch_error == f"{final_key(job.job_id)}: the video is corrupt at 2.5 s"
     assert all(s.status is SegmentStatus.COMPLETED for s in job.segments)  # kept for a resume
+
+
+# -- what each job spent ----------------------------------------------------------------------------
+
+SCENE = 8 * PRICES.veo[PRICING.model].with_audio  # one generation of an 8 s scene with audio, by the table
+STITCH = 24 / 60 * PRICES.transcoder.hd  # three 8 s scenes at 720p, Transcoder minutes
+
+
+def spent(job: Job) -> tuple[float, float, float]:
+    assert job.cost is not None
+    return job.cost.scenes_usd, job.cost.stitch_usd, job.cost.total_usd
+
+
+def test_a_completed_job_records_each_scene_and_the_stitch_at_the_tables_prices(
+    engine: Engine, world: FakeWorld
+) -> None:
+    job = engine.run(world, world.submit(3))
+
+    assert job.status is Status.COMPLETED
+    assert spent(job) == pytest.approx((3 * SCENE, STITCH, 3 * SCENE + STITCH))
+    assert [(s.billed_generations, s.cost_usd) for s in job.segments] == [(1, pytest.approx(SCENE))] * 3
+    assert job.cost is not None and job.cost.estimate_usd == pytest.approx(3 * SCENE + STITCH)
+
+
+def test_a_video_refused_by_the_check_is_paid_for_and_an_operation_that_failed_is_not(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    unavailable = GenerationFailed("Veo failed to generate the video (code 14): try again", again=True)
+    model = FakeVideoModel(blobs, broken={0: 1}, ended_with={2: [unavailable]})
+    world = make_world(blobs=blobs, model=model)
+    job = engine.run(world, world.submit(3))
+
+    assert job.status is Status.COMPLETED
+    assert world.model.started_indexes() == [0, 0, 1, 2, 2]
+    assert [s.billed_generations for s in job.segments] == [2, 1, 1]  # the broken video, not the failed op
+    assert spent(job) == pytest.approx((4 * SCENE, STITCH, 4 * SCENE + STITCH))
+
+
+def test_a_failed_job_shows_what_it_spent_scene_by_scene(engine: Engine, make_world: Callable[..., FakeWorld]) -> None:
+    blobs = InMemoryBlobStore()
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, broken={1: 9}))
+    job = engine.run(world, world.submit(3))
+
+    assert job.status is Status.FAILED
+    assert [s.billed_generations for s in job.segments] == [1, 3, 0]  # three broken videos of scene 2, all paid
+    assert spent(job) == pytest.approx((4 * SCENE, 0, 4 * SCENE))
+
+
+def test_quota_refusals_are_retried_and_counted_on_the_scene(
+    engine: Engine, make_world: Callable[..., FakeWorld]
+) -> None:
+    blobs = InMemoryBlobStore()
+    quota = QuotaExceeded("could not start scene: 429 RESOURCE_EXHAUSTED Quota exceeded", retry_after=1)
+    world = make_world(blobs=blobs, model=FakeVideoModel(blobs, failures={1: [quota, quota]}))
+    job = engine.run(world, world.submit(3))
+
+    assert job.status is Status.COMPLETED
+    assert [s.quota_hits for s in job.segments] == [0, 2, 0] and job.quota_hits == 2
+    assert [s.billed_generations for s in job.segments] == [1, 1, 1]  # a refused start is not paid for

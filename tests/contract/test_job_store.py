@@ -27,6 +27,7 @@ from longform.errors import (
 from longform.job import Job, Reservation, Status, iso_time
 from longform.ports import JobStore
 from longform.request import validate_request
+from tests.conftest import PRICING
 from tests.fakes import InMemoryJobStore
 
 
@@ -182,6 +183,38 @@ def test_a_resume_books_back_what_the_job_returned_within_the_limits_or_not_at_a
     for owner in ("spender", PROJECT):
         usage = store.usage(owner, DAY)
         assert (usage.seconds, usage.returned_seconds) == (32, 0)
+
+
+def test_each_write_books_what_the_job_generated_spent_and_how_it_ended_on_its_day(store: JobStore) -> None:
+    """The usage beside the budget: video generated (each billed generation), dollars, jobs
+    completed, failed and cancelled, quota hits — booked once each, with the write that made them."""
+    priced = reserving(24, prompts=3)
+    priced.cost = PRICING.estimate(priced.video_request)
+    store.submit(priced)
+
+    def made_with_a_retry(j: Job) -> None:
+        j.move_to(Status.GENERATING)
+        j.note_quota_hit(0)
+        j.note_quota_hit(0)
+        j.start_segment(0)
+        j.start_segment(0, billed_usd=1.2)  # the first video failed the check: paid for
+        j.complete_segment(0, "file:///0.mp4", billed_usd=1.2)
+
+    store.update(priced.job_id, made_with_a_retry)
+    store.update(priced.job_id, lambda j: j.fail("scene 2 was blocked", "segment-1-poll-0"))
+    store.update(priced.job_id, lambda j: setattr(j, "error", "a later write"))  # books nothing more
+    resumed = store.update(priced.job_id, Job.resume, limits=SpendLimits(600, 3600))
+    assert resumed.status is Status.GENERATING
+    store.update(priced.job_id, lambda j: j.move_to(Status.CANCELLED))
+    other = reserving(8)
+    store.submit(other)
+    store.update(other.job_id, lambda j: j.move_to(Status.GENERATING))
+
+    for owner in ("spender", PROJECT):
+        usage = store.usage(owner, DAY)
+        assert (usage.generated_seconds, usage.spent_usd, usage.quota_hits) == (16, 2.4, 2)
+        assert (usage.completed, usage.failed, usage.cancelled, usage.jobs) == (0, 1, 1, 2)
+        assert (usage.seconds, usage.returned_seconds) == (8 + 8, 16)  # one scene made of three, and the other
 
 
 def test_concurrent_submits_never_overspend(store: JobStore) -> None:

@@ -26,6 +26,7 @@ from longform.local_runner import LocalRunner, RetryPolicy
 from longform.ports import final_key, frame_key
 from longform.request import validate_request
 from longform.workflow import Pipeline
+from tests.conftest import PRICING
 
 FPS = 24
 MODEL = "veo-3.1-fast-generate-001"
@@ -44,7 +45,14 @@ def test_a_chained_job_through_veo_cloud_storage_and_firestore_ends_in_a_real_vi
         client = veo_client("demo-longform", "us-central1", vertex.url, credentials=Credentials(token="local"))
         model = VeoVideoModel(client, MODEL, bucket)
         pipeline = Pipeline(
-            jobs, gcs, model, PyavFrameExtractor(gcs), PyavStitcher(gcs), PyavMediaChecker(gcs), poll_seconds=0
+            jobs,
+            gcs,
+            model,
+            PyavFrameExtractor(gcs),
+            PyavStitcher(gcs),
+            PyavMediaChecker(gcs),
+            PRICING,
+            poll_seconds=0,
         )
         runner = LocalRunner(pipeline, Database(tmp_path / "steps.db"), RetryPolicy(3, 0.01))
         job = Job.new(validate_request({"prompts": prompts, "segmentSeconds": 4}), "cloud-user")

@@ -37,6 +37,7 @@ from longform.cloud.inngest_client import APP_ID
 from longform.config import Settings
 from longform.job import Job, SegmentStatus, Status, idempotent_job_id
 from longform.ports import StitchSpec, final_key
+from longform.prices import PRICES
 from longform.request import validate_request
 
 pytestmark = pytest.mark.slow
@@ -44,6 +45,10 @@ pytestmark = pytest.mark.slow
 PROMPTS = ["A lighthouse at dawn", "The keeper climbs the stairs", "The lamp turns over the sea"]
 SECONDS, FPS = 6, 24
 GENERATE, STITCH = "longform-generate_long_form_video", "longform-stitch_video"
+# A three-scene job of SECONDS-long scenes with audio, by the price table's own numbers.
+SCENES_USD = len(PROMPTS) * SECONDS * PRICES.veo["veo-3.1-fast-generate-001"].with_audio
+STITCH_USD = len(PROMPTS) * SECONDS / 60 * PRICES.transcoder.hd
+ESTIMATE = SCENES_USD + STITCH_USD
 JOB_TIMEOUT = 120.0
 PASSWORD = "correct horse"
 
@@ -121,6 +126,10 @@ class JobWatch:
                 s for i, s in enumerate(d["status"] for d in self.seen) if i == 0 or self.seen[i - 1]["status"] != s
             ]
 
+    def first(self) -> dict[str, Any]:
+        with self._changed:
+            return self.seen[0]
+
     def progresses(self) -> list[int]:
         with self._changed:
             return [d["progress"] for d in self.seen]
@@ -149,7 +158,9 @@ def start_job(suite: EmulatorSuite, db: firestore.Client, request_id: str) -> It
     job_id = idempotent_job_id(uid, request_id)  # known before the call: the listener sees "queued"
     with watching(db, job_id) as watch:
         data = {"prompts": PROMPTS, "segmentSeconds": SECONDS, "chain": True, "requestId": request_id}
-        assert call(suite, "trigger_long_form_video_job", data, token) == {"jobId": job_id, "status": "queued"}
+        answer = call(suite, "trigger_long_form_video_job", data, token)
+        assert (answer["jobId"], answer["status"]) == (job_id, "queued")
+        assert answer["cost"]["estimateUsd"] == pytest.approx(ESTIMATE)
         yield uid, token, job_id, watch
 
 
@@ -183,6 +194,11 @@ def test_a_signed_in_users_chained_job_runs_through_the_emulators_into_a_real_vi
 
     assert job.status is Status.COMPLETED, job.error
     assert watch.statuses() == ["queued", "generating", "stitching", "completed"]
+    # what it costs: estimated before it ran, spent when it completed (Veo 3.1 Fast, Transcoder HD)
+    assert watch.first()["status"] == "queued" and watch.first()["cost"]["estimateUsd"] == pytest.approx(ESTIMATE)
+    assert job.cost is not None and not job.cost.estimated
+    assert (job.cost.scenes_usd, job.cost.stitch_usd) == pytest.approx((SCENES_USD, STITCH_USD))
+    assert job.cost.total_usd == pytest.approx(ESTIMATE)
     progress = watch.progresses()
     assert progress == sorted(progress) and progress[-1] == 100 and job.progress == 100
 

@@ -30,7 +30,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from ..budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, returned_by
+from ..budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, ledger_change, returned_by
 from ..errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
 from ..job import Job, Status, utc_now
 
@@ -123,15 +123,15 @@ class FirestoreJobStore:
                 return job  # no write: every write re-fires the functions' document triggers
             job.updated_at = utc_now()
             after = job.to_json()
-            # One batch: the job, on condition it is unchanged since the read, and what the change gave
-            # back to the ledger, so a return is applied exactly once, with the status that made it.
+            # One batch: the job, on condition it is unchanged since the read, and what the change
+            # books on the ledger (seconds given back, spent, how it ended), so each is booked
+            # exactly once, with the write that made it.
             batch = self.client.batch()
             batch.update(ref, after, option=self.client.write_option(last_update_time=snapshot.update_time))
-            returned = returned_by(Job.from_json(before), job)
-            if returned and job.budget is not None:
-                change_ = _increments(job.budget.day, seconds=-returned, returned_seconds=returned)
+            booked = ledger_change(Job.from_json(before), job)
+            if booked and job.budget is not None:
                 for owner in (job.user_id, PROJECT):
-                    batch.set(self._ledger(owner, job.budget.day), change_, merge=True)
+                    batch.set(self._ledger(owner, job.budget.day), _increments(job.budget.day, **booked), merge=True)
             if _committed(batch.commit):
                 return job
             _backoff(attempt)
@@ -147,14 +147,15 @@ class FirestoreJobStore:
             job = _job(ref.get(transaction=transaction))
             before = job.model_copy(deep=True)
             change(job)
-            taken = -returned_by(before, job)
-            if job.budget is not None and taken:
+            booked = ledger_change(before, job)
+            if job.budget is not None and booked:
                 day = job.budget.day
                 ledgers = [self._ledger(owner, day) for owner in (job.user_id, PROJECT)]
-                user, project = (_usage(ledger.get(transaction=transaction), day) for ledger in ledgers)
-                admit_taken_back(limits, before, job, user, project)
+                if returned_by(before, job) < 0:  # seconds taken back: they must fit today's budget
+                    user, project = (_usage(ledger.get(transaction=transaction), day) for ledger in ledgers)
+                    admit_taken_back(limits, before, job, user, project)
                 for ledger in ledgers:
-                    transaction.set(ledger, _increments(day, seconds=taken, returned_seconds=-taken), merge=True)
+                    transaction.set(ledger, _increments(day, **booked), merge=True)
             if job.to_json() != before.to_json():
                 job.updated_at = utc_now()
                 transaction.set(ref, job.to_json())
@@ -245,7 +246,7 @@ def _usage(snapshot: firestore.DocumentSnapshot[Any], day: str) -> Usage:
     return Usage.model_validate({"day": day, **(snapshot.to_dict() or {})})
 
 
-def _increments(day: str, **fields: int) -> dict[str, Any]:
+def _increments(day: str, **fields: int | float) -> dict[str, Any]:
     """Fields added to atomically, on a ledger document made if missing (``set(..., merge=True)``)."""
     return {
         "day": day,

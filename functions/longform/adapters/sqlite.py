@@ -35,6 +35,16 @@ CREATE TABLE IF NOT EXISTS steps (
 );
 """
 
+# Columns added since the first schema: a data dir made by an earlier version gets them on open.
+_USAGE_COLUMNS = {
+    "generated_seconds": "INTEGER NOT NULL DEFAULT 0",
+    "spent_usd": "REAL NOT NULL DEFAULT 0",
+    "completed": "INTEGER NOT NULL DEFAULT 0",
+    "failed": "INTEGER NOT NULL DEFAULT 0",
+    "cancelled": "INTEGER NOT NULL DEFAULT 0",
+    "quota_hits": "INTEGER NOT NULL DEFAULT 0",
+}
+
 
 class Database:
     """A connection per use, so threads never share one; WAL lets readers run beside a writer,
@@ -78,8 +88,16 @@ def _initialise(conn: sqlite3.Connection) -> None:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            _add_columns(conn)
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    have = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+    for name, kind in _USAGE_COLUMNS.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE usage ADD COLUMN {name} {kind}")

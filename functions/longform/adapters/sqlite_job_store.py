@@ -6,7 +6,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from ..budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, returned_by
+from ..budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, ledger_change
 from ..errors import JobNotFound, LongformError, TooManyActiveJobs
 from ..job import FINAL_STATUSES, Job, utc_now
 from .sqlite import Database
@@ -68,10 +68,10 @@ class SqliteJobStore:
                 "UPDATE jobs SET status = ?, data = ? WHERE job_id = ?",
                 (job.status, json.dumps(job.to_json()), job_id),
             )
-            returned = returned_by(before, job)
-            if returned and job.budget is not None:
+            booked = ledger_change(before, job)
+            if booked and job.budget is not None:
                 for owner in (job.user_id, PROJECT):
-                    _add(conn, owner, job.budget.day, seconds=-returned, returned_seconds=returned)
+                    _add(conn, owner, job.budget.day, **booked)
             return job
 
     def usage(self, user_id: str, day: str) -> Usage:
@@ -124,23 +124,25 @@ class SqliteJobStore:
 _HOLDING = {"scenes": "sceneMediaRemovedAt", "video": "videoRemovedAt"}
 
 
+_COUNTS = [name for name in Usage.model_fields if name not in ("day", "limit_seconds")]  # the columns added to
+
+
 def _usage(conn: sqlite3.Connection, owner: str, day: str) -> Usage:
     row = conn.execute(
-        "SELECT seconds, returned_seconds, jobs, limit_seconds FROM usage WHERE owner = ? AND day = ?", (owner, day)
+        f"SELECT limit_seconds, {', '.join(_COUNTS)} FROM usage WHERE owner = ? AND day = ?", (owner, day)
     ).fetchone()
     if row is None:
         return Usage(day=day)
-    return Usage(day=day, seconds=row[0], returned_seconds=row[1], jobs=row[2], limit_seconds=row[3])
+    return Usage(day=day, limit_seconds=row[0], **dict(zip(_COUNTS, row[1:], strict=True)))
 
 
-def _add(
-    conn: sqlite3.Connection, owner: str, day: str, seconds: int = 0, returned_seconds: int = 0, jobs: int = 0
-) -> None:
+def _add(conn: sqlite3.Connection, owner: str, day: str, **counts: int | float) -> None:
+    """Add ``counts`` (Usage fields) to the owner's day, making the row if missing."""
+    names = [name for name in _COUNTS if name in counts]
     conn.execute(
-        "INSERT INTO usage (owner, day, seconds, returned_seconds, jobs) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (owner, day) DO UPDATE SET seconds = seconds + excluded.seconds,"
-        " returned_seconds = returned_seconds + excluded.returned_seconds, jobs = jobs + excluded.jobs",
-        (owner, day, seconds, returned_seconds, jobs),
+        f"INSERT INTO usage (owner, day, {', '.join(names)}) VALUES (?, ?{', ?' * len(names)})"
+        f" ON CONFLICT (owner, day) DO UPDATE SET {', '.join(f'{n} = {n} + excluded.{n}' for n in names)}",
+        (owner, day, *(counts[name] for name in names)),
     )
 
 

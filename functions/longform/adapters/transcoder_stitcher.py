@@ -38,7 +38,7 @@ from google.cloud.video.transcoder_v1.types import (
     VideoStream,
 )
 
-from ..errors import PermanentError, TransientError
+from ..errors import PermanentError, QuotaExceeded, TransientError
 from ..ports import StitchJob, StitchSpec
 from ..request import TRANSCODER_MIN_SECONDS
 from .google_cloud import credentials_error, gcs_key, gcs_uri, label_value, labels, retry_after
@@ -178,7 +178,7 @@ def _call(method: Callable[..., T], **kwargs: Any) -> T:
     try:
         return method(**kwargs)
     except api_exceptions.TooManyRequests as exc:  # 429, ResourceExhausted
-        raise TransientError(f"Transcoder quota: {exc.message}", retry_after=_retry_after(exc)) from exc
+        raise QuotaExceeded(f"Transcoder quota: {exc.message}", retry_after=_retry_after(exc)) from exc
     except (api_exceptions.ServerError, api_exceptions.RetryError) as exc:  # 5xx, DeadlineExceeded
         raise TransientError(f"Transcoder unavailable: {exc}") from exc
     except api_exceptions.GoogleAPICallError as exc:  # InvalidArgument, NotFound, PermissionDenied…

@@ -22,7 +22,7 @@ from google.auth.credentials import Credentials
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from ..errors import GenerationFailed, PermanentError, TransientError
+from ..errors import GenerationFailed, PermanentError, QuotaExceeded, TransientError
 from ..ports import Operation, SegmentSpec
 from .google_cloud import credentials_error, gcs_key, gcs_uri, labels, retry_after
 
@@ -136,7 +136,9 @@ def _mapped_errors(doing: str) -> Iterator[None]:
     except genai_errors.APIError as exc:
         code = exc.code or 0
         detail = f"could not {doing}: {code} {exc.status or ''} {exc.message or ''}".strip()
-        if code in (408, 429) or (code >= 500 and code != 501):
+        if code == 429:
+            raise QuotaExceeded(detail, retry_after=_retry_after(exc)) from exc
+        if code == 408 or (code >= 500 and code != 501):
             raise TransientError(detail, retry_after=_retry_after(exc)) from exc
         raise PermanentError(detail) from exc  # 400 INVALID_ARGUMENT, 403, 404, …
     except _transport_errors() as exc:

@@ -18,6 +18,7 @@ from ..budget import SpendLimits
 from ..config import JOBS_COLLECTION, Settings
 from ..errors import PermanentError
 from ..ports import BlobStore, Engine, FrameExtractor, JobStore, MediaChecker, Stitcher, VideoModel
+from ..prices import Pricing
 from ..request import Limits
 from ..service import JobService
 from ..workflow import Pipeline
@@ -91,9 +92,16 @@ class Cloud:
             s.max_active_jobs,
             s.allow_anonymous,
             budget,
+            pricing=self.pricing,
             blobs=lambda: self.blobs,
             link=lambda key: self.blobs.signed_url(key, timedelta(minutes=s.playback_url_minutes)),
         )
+
+    @cached_property
+    def pricing(self) -> Pricing:
+        """The deployment's prices; with the preview renderer nothing is billed: an estimate."""
+        s = self.settings
+        return Pricing(s.prices, s.veo_model, s.stitch_backend, estimated=s.video_model == "preview")
 
     @cached_property
     def blobs(self) -> BlobStore:
@@ -169,6 +177,7 @@ class Cloud:
             frames=self.frames,
             stitcher=self.stitcher,
             checker=self.checker,
+            pricing=self.pricing,
             signed_url_hours=s.signed_url_hours,
             poll_seconds=s.poll_seconds,
         )

@@ -18,11 +18,12 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from ..errors import PermanentError, TransientError
+from ..errors import PermanentError, QuotaExceeded, TransientError
 from ..job import Job, Status
-from ..logs import log_context
+from ..logs import fields, log_context
 from ..ports import BlobStore, JobStore, MediaChecker, Stitcher
-from ..workflow import expected_video
+from ..prices import Pricing
+from ..workflow import expected_video, stitch_cost
 from .composition import Cloud
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def on_job_updated(
             cloud.stitcher,
             cloud.blobs,
             cloud.checker,
+            cloud.pricing,
             job_id,
             budget_seconds=settings.stitch_poll_budget_seconds,
             max_attempts=settings.stitch_max_poll_attempts,
@@ -83,6 +85,7 @@ def poll_stitch(
     stitcher: Stitcher,
     blobs: BlobStore,
     checker: MediaChecker,
+    pricing: Pricing,
     job_id: str,
     budget_seconds: float,
     max_attempts: int,
@@ -100,7 +103,18 @@ def poll_stitch(
     attempt = job.stitch_poll_attempts + 1
     try:
         _poll_round(
-            jobs, stitcher, blobs, checker, job, attempt, budget_seconds, max_attempts, signed_url_hours, clock, sleep
+            jobs,
+            stitcher,
+            blobs,
+            checker,
+            pricing,
+            job,
+            attempt,
+            budget_seconds,
+            max_attempts,
+            signed_url_hours,
+            clock,
+            sleep,
         )
     except BaseException:
         # Whatever stopped this round (a bug, a store that is down): its lease is given back, the
@@ -115,6 +129,7 @@ def _poll_round(
     stitcher: Stitcher,
     blobs: BlobStore,
     checker: MediaChecker,
+    pricing: Pricing,
     job: Job,
     attempt: int,
     budget_seconds: float,
@@ -137,13 +152,18 @@ def _poll_round(
                 log.error("stitch failed: %s", exc)
                 jobs.update(job_id, partial(_end, finish=partial(Job.fail_stitch, reason=str(exc))))
                 return
+            except QuotaExceeded as exc:
+                log.warning("quota hit: %s", exc, extra=fields(quotaHit=True))
+                jobs.update(job_id, lambda j: j.note_quota_hit(None))
             except TransientError as exc:
                 log.warning("stitch poll failed, will retry: %s", exc)
             else:
                 if result.done and result.key is not None:
                     uri = blobs.uri(result.key)
                     url = blobs.signed_url(result.key, timedelta(hours=signed_url_hours))
-                    jobs.update(job_id, partial(_end, finish=partial(Job.complete, video_uri=uri, video_url=url)))
+                    cost = stitch_cost(pricing, job)
+                    complete = partial(Job.complete, video_uri=uri, video_url=url, stitch_usd=cost)
+                    jobs.update(job_id, partial(_end, finish=complete))
                     log.info("stitch done: %s", uri)
                     return
             if clock() + delay > deadline:
