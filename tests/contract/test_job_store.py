@@ -3,6 +3,7 @@ the emulator, each test in a collection of its own)."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
@@ -387,6 +388,37 @@ def test_sqlite_store_is_shared_by_two_store_objects_on_one_file(tmp_path: Path)
     first.create(job)
     second.update(job.job_id, lambda j: j.move_to(Status.GENERATING))
     assert first.get(job.job_id).status is Status.GENERATING
+
+
+def test_a_data_dir_of_the_first_schema_gains_its_new_columns_when_many_open_it_at_once(tmp_path: Path) -> None:
+    """Processes that open an old data dir together (a `longform resume` beside a `longform list`)
+    each see the columns missing; only one may add them."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE usage (owner TEXT NOT NULL, day TEXT NOT NULL, seconds INTEGER NOT NULL DEFAULT 0, "
+            "returned_seconds INTEGER NOT NULL DEFAULT 0, jobs INTEGER NOT NULL DEFAULT 0, limit_seconds INTEGER, "
+            "PRIMARY KEY (owner, day))"
+        )
+    errors: list[BaseException] = []
+    gate = threading.Barrier(8)
+
+    def open_it() -> None:
+        gate.wait()
+        try:
+            SqliteJobStore(Database(path)).list()
+        except BaseException as exc:  # collected, and asserted on below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with sqlite3.connect(path) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(usage)")]
+    assert "generated_seconds" in columns and len(columns) == len(set(columns))
 
 
 @pytest.fixture

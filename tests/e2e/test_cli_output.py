@@ -72,9 +72,11 @@ def test_a_failed_job_gives_its_reason_and_the_log_on_stderr(tmp_path: Path, jso
     if json_flag:  # the job ran: its summary, with the reason in "error", is the one document on stdout
         summary = json.loads(result.stdout)
         assert summary["status"] == "failed" and blocked in summary["error"] and summary["output"] is None
-    else:  # progress only: neither the reason nor the log
+    else:  # progress and what the job spent: neither the reason nor the log
         assert blocked not in result.stdout and "failed" not in result.stdout
-        assert result.stdout.splitlines()[-1].startswith("[  0%] Imaginating Scene")
+        *progress, spent = result.stdout.splitlines()
+        assert progress[-1].startswith("[  0%] Imaginating Scene")
+        assert spent.startswith("cost: would be $0.00 (scenes $0.00, stitch $0.00) in the cloud")
 
 
 # -- no hard wrapping when piped ------------------------------------------------------------------------

@@ -97,7 +97,15 @@ def _initialise(conn: sqlite3.Connection) -> None:
 
 
 def _add_columns(conn: sqlite3.Connection) -> None:
-    have = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
-    for name, kind in _USAGE_COLUMNS.items():
-        if name not in have:
-            conn.execute(f"ALTER TABLE usage ADD COLUMN {name} {kind}")
+    """In one write transaction: two processes opening a new data dir at once must not both see a
+    column missing and both add it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        have = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+        for name, kind in _USAGE_COLUMNS.items():
+            if name not in have:
+                conn.execute(f"ALTER TABLE usage ADD COLUMN {name} {kind}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
