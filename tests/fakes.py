@@ -14,6 +14,7 @@ from pathlib import Path
 from longform.budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, ledger_change
 from longform.errors import BrokenMedia, JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
 from longform.job import Job, Status, utc_now
+from longform.job_events import log_events
 from longform.ports import MediaExpectation, Operation, SegmentSpec, StitchJob, StitchSpec
 
 
@@ -74,7 +75,8 @@ class InMemoryJobStore:
                     for name, amount in booked.items():
                         setattr(entry, name, round(getattr(entry, name) + amount, 6))
             self.jobs[job_id] = job
-            return copy.deepcopy(job)
+        log_events(before, job)
+        return copy.deepcopy(job)
 
     def usage(self, user_id: str, day: str) -> Usage:
         with self._lock:

@@ -64,6 +64,11 @@ def iso_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def seconds_between(start: str, end: str) -> float:
+    """Seconds from one timing to another (both as ``iso_time`` writes them)."""
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex
 

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from .errors import BrokenMedia, GenerationFailed, JobCancelled, PermanentError, QuotaExceeded
 from .job import STOPPED, Job, SegmentStatus, Status
-from .logs import fields
+from .job_events import log_quota_hit
 from .ports import (
     BlobStore,
     FrameExtractor,
@@ -427,8 +427,7 @@ def counting_quota(jobs: JobStore, job_id: str, index: int | None, call: Callabl
     try:
         return call()
     except QuotaExceeded as exc:
-        scene = None if index is None else index + 1
-        log.warning("quota hit: %s", exc, extra=fields(quotaHit=True, scene=scene))
+        log_quota_hit(exc, None if index is None else index + 1)
         try:
             jobs.update(job_id, lambda j: j.note_quota_hit(index))
         except Exception as write:  # the count is lost, the retry is not

@@ -3,6 +3,7 @@ the emulator, each test in a collection of its own)."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import uuid
@@ -216,6 +217,36 @@ def test_each_write_books_what_the_job_generated_spent_and_how_it_ended_on_its_d
         assert (usage.generated_seconds, usage.spent_usd, usage.quota_hits) == (16, 2.4, 2)
         assert (usage.completed, usage.failed, usage.cancelled, usage.jobs) == (0, 1, 1, 2)
         assert (usage.seconds, usage.returned_seconds) == (8 + 8, 16)  # one scene made of three, and the other
+
+
+def test_each_write_logs_once_the_scenes_it_completed_and_the_end_of_the_job(
+    store: JobStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lines log-based metrics count (job_events): one per scene made, one per job ended, with
+    their latency and cost; a write that changes neither logs nothing."""
+    job = reserving(24, prompts=3)
+    job.cost = PRICING.estimate(job.video_request)
+    store.submit(job)
+    caplog.set_level(logging.INFO, logger="longform.events")
+
+    def made(j: Job) -> None:
+        j.move_to(Status.GENERATING)
+        j.start_segment(0, now="2026-11-29T10:00:00.000Z")
+        j.complete_segment(0, "file:///0.mp4", billed_usd=1.2, now="2026-11-29T10:01:30.500Z")
+
+    store.update(job.job_id, made)
+    store.update(job.job_id, lambda j: setattr(j, "error", "a write that makes nothing"))
+    store.update(job.job_id, lambda j: j.fail("scene 2 was blocked", "segment-1-poll-0"))
+    store.update(job.job_id, Job.resume, limits=SpendLimits(600, 3600))  # the transactional write
+    store.update(job.job_id, lambda j: j.move_to(Status.CANCELLED), limits=SpendLimits(600, 3600))
+
+    events = [(r.fields["event"], r.fields) for r in caplog.records if hasattr(r, "fields")]  # type: ignore[attr-defined]
+    assert [name for name, _ in events] == ["scene_completed", "job_finished", "job_finished"]
+    scene, failed, cancelled = (f for _, f in events)
+    assert (scene["jobId"], scene["userId"], scene["scene"]) == (job.job_id, "spender", 1)
+    assert (scene["latencySeconds"], scene["costUsd"], scene["attempts"]) == (90.5, 1.2, 1)
+    assert (failed["status"], failed["errorStep"], failed["costUsd"]) == ("failed", "segment-1-poll-0", 1.2)
+    assert cancelled["status"] == "cancelled" and cancelled["latencySeconds"] > 0
 
 
 def test_concurrent_submits_never_overspend(store: JobStore) -> None:

@@ -33,6 +33,7 @@ from google.cloud import firestore
 from ..budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, ledger_change, returned_by
 from ..errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
 from ..job import Job, Status, utc_now
+from ..job_events import log_events
 
 ATTEMPTS = 30  # tries at a contended update or submit before giving up with TransientError
 _UNFINISHED = [status.value for status in Status if not status.is_final]
@@ -133,6 +134,7 @@ class FirestoreJobStore:
                 for owner in (job.user_id, PROJECT):
                     batch.set(self._ledger(owner, job.budget.day), _increments(job.budget.day, **booked), merge=True)
             if _committed(batch.commit):
+                log_events(Job.from_json(before), job)
                 return job
             _backoff(attempt)
         raise TransientError(f"updating job {job_id}: still contended after {ATTEMPTS} attempts")
@@ -142,10 +144,13 @@ class FirestoreJobStore:
         reads the job and its day's ledgers, so the check and the booking cannot race."""
         ref = self.jobs.document(job_id)
 
+        read: list[Job] = []  # the job as the committed attempt read it, for log_events
+
         @firestore.transactional
         def once(transaction: firestore.Transaction) -> Job:
             job = _job(ref.get(transaction=transaction))
             before = job.model_copy(deep=True)
+            read.append(before)
             change(job)
             booked = ledger_change(before, job)
             if job.budget is not None and booked:
@@ -164,7 +169,9 @@ class FirestoreJobStore:
         for attempt in range(ATTEMPTS):
             with _mapped_errors():
                 try:
-                    return once(self.client.transaction(max_attempts=1))  # type: ignore[no-any-return]
+                    job: Job = once(self.client.transaction(max_attempts=1))
+                    log_events(read[-1], job)
+                    return job
                 except (gexc.Aborted, ValueError) as exc:
                     if not _lost_a_lock(exc):
                         raise

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from ..budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, ledger_change
 from ..errors import JobNotFound, LongformError, TooManyActiveJobs
 from ..job import FINAL_STATUSES, Job, utc_now
+from ..job_events import log_events
 from .sqlite import Database
 
 
@@ -72,7 +73,8 @@ class SqliteJobStore:
             if booked and job.budget is not None:
                 for owner in (job.user_id, PROJECT):
                     _add(conn, owner, job.budget.day, **booked)
-            return job
+        log_events(before, job)
+        return job
 
     def usage(self, user_id: str, day: str) -> Usage:
         with self.db.connect() as conn:

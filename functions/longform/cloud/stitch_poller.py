@@ -20,7 +20,8 @@ from typing import Any
 
 from ..errors import PermanentError, QuotaExceeded, TransientError
 from ..job import Job, Status
-from ..logs import fields, log_context
+from ..job_events import log_quota_hit
+from ..logs import log_context
 from ..ports import BlobStore, JobStore, MediaChecker, Stitcher
 from ..prices import Pricing
 from ..workflow import expected_video, stitch_cost
@@ -153,7 +154,7 @@ def _poll_round(
                 jobs.update(job_id, partial(_end, finish=partial(Job.fail_stitch, reason=str(exc))))
                 return
             except QuotaExceeded as exc:
-                log.warning("quota hit: %s", exc, extra=fields(quotaHit=True))
+                log_quota_hit(exc, None)
                 jobs.update(job_id, lambda j: j.note_quota_hit(None))
             except TransientError as exc:
                 log.warning("stitch poll failed, will retry: %s", exc)
