@@ -19,7 +19,8 @@ With ``--json`` stdout is exactly one JSON document, and all human output goes t
 
 - the command's result: the job summary of ``generate``/``resume`` (``jobId``, ``status``,
   ``output``, ``durationSeconds``, ``segments``, ``timings``, ``cost``, ``error``; a job that ran and failed
-  or was cancelled exits 1 with its reason in ``error``), the job of ``status``, the jobs of ``list``;
+  or was cancelled exits 1 with its reason in ``error``), the job of ``status``, the jobs of ``list``,
+  the figures of ``stats`` (``Stats.to_json()``: ``jobLatency``, ``scenesCompleted``, ``costByUser``…);
 - or, when there is no result (bad input, no such job, Ctrl-C, an unexpected error),
   ``{"error": {"status", "message", "field"}}`` with the callable protocol's status names
   (``INVALID_ARGUMENT`` and ``NOT_FOUND`` exit 2; ``CANCELLED`` for Ctrl-C exits 130 and adds
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import queue
 import re
 import shutil
@@ -52,9 +54,9 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from . import bootstrap
+from . import bootstrap, stats
 from .callable_protocol import callable_error
-from .config import Settings
+from .config import JOBS_COLLECTION, Settings
 from .errors import (
     BudgetExhausted,
     InvalidRequest,
@@ -67,12 +69,14 @@ from .errors import (
     TransientError,
     Unauthenticated,
 )
-from .job import Job, Status
+from .job import Job, Status, iso_time
+from .ports import JobStore
 from .prices import Cost
 from .processes import gone
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 REFRESH_SECONDS = 0.1
+ALL_JOBS = 2**31 - 1  # ``stats`` reads every job: the largest limit a Firestore query takes (an Int32)
 UNWRAPPED = 1 << 16  # the width of a console that is not a terminal: lines are never wrapped or cut
 
 log = logging.getLogger(__name__)
@@ -312,6 +316,149 @@ def _serve(args: argparse.Namespace, streams: Streams) -> int:
     return EXIT_OK
 
 
+# -- stats -----------------------------------------------------------------------------------------------
+
+
+def _stats(args: argparse.Namespace, streams: Streams) -> int:
+    """The figures of stats.py (defined there, once) over every job of the data dir, or of a
+    Firestore project's ``videoJobs``."""
+    figures = stats.compute(_counted_jobs(args), args.since, args.user)
+    if args.json:
+        streams.print_json(figures.to_json())
+        return EXIT_OK
+    _show_stats(figures, streams.out)
+    return EXIT_OK
+
+
+def _counted_jobs(args: argparse.Namespace) -> list[Job]:
+    """Every job of every user (or of ``--user``): stats is the operator's view, not one caller's."""
+    if args.firestore is None:
+        settings = _settings(args)
+        if not settings.db_path.exists():  # nothing made here yet, and reading makes no files
+            return []
+        return bootstrap.local(settings).pipeline.jobs.list(args.user, ALL_JOBS)
+    if args.data_dir is not None:
+        raise InvalidRequest(
+            "--firestore", "reads a Firestore project, not a data dir: give one of --firestore and --data-dir"
+        )
+    return _firestore_jobs(args.firestore).list(args.user, ALL_JOBS)
+
+
+def _firestore_jobs(project: str) -> JobStore:
+    """The ``videoJobs`` of ``project`` (empty: GOOGLE_CLOUD_PROJECT's), as the functions read them:
+    with Application Default Credentials, or on the emulator when FIRESTORE_EMULATOR_HOST is set."""
+    from google.auth.exceptions import DefaultCredentialsError
+
+    from .cloud.composition import Cloud  # the cloud adapters (and Firestore's client) only for --firestore
+
+    settings = Settings.from_env(only=["project"])
+    if project:
+        settings = settings.with_(project=project)
+    if settings.project.startswith("demo-") and not os.environ.get("FIRESTORE_EMULATOR_HOST"):
+        raise InvalidRequest(
+            "--firestore",
+            f"name the project (--firestore PROJECT, or GOOGLE_CLOUD_PROJECT): {settings.project} exists only on "
+            "the emulators, and FIRESTORE_EMULATOR_HOST is not set",
+        )
+    try:
+        return Cloud(settings).jobs
+    except DefaultCredentialsError:
+        raise Unauthenticated(
+            f"no Google credentials to read {JOBS_COLLECTION} of {settings.project}: run "
+            "gcloud auth application-default login (or set FIRESTORE_EMULATOR_HOST for the emulator)"
+        ) from None
+
+
+def _show_stats(s: stats.Stats, out: Console) -> None:
+    scope = (f"user {s.user}" if s.user is not None else "all users") + (
+        f", created since {s.since}" if s.since else ""
+    )
+    if not s.jobs:
+        out.print(Text(f"no jobs ({scope})"), soft_wrap=True)
+        return
+    out.print(Text(f"{s.jobs} job(s) of {scope}"), soft_wrap=True)
+    for table in (_status_table(s), _latency_table(s), _rates_table(s)):
+        out.print()
+        out.print(table, crop=False)
+    out.print()
+    out.print(f"quota hits: {s.quota_hits} (calls refused for quota, 429 / RESOURCE_EXHAUSTED; each was retried)")
+    out.print()
+    out.print(_cost_table(s), crop=False)
+    if s.estimated:
+        out.print(
+            "estimate: jobs made by the preview renderer are priced as if made on Veo; nothing was billed for them"
+        )
+
+
+def _status_table(s: stats.Stats) -> Table:
+    table = _table()
+    table.add_column("status", no_wrap=True)
+    table.add_column("jobs", justify="right", no_wrap=True)
+    lifecycle = [status.value for status in Status]  # in the order a job passes them
+    for status, n in sorted(s.by_status.items(), key=lambda item: lifecycle.index(item[0])):
+        table.add_row(status, str(n))
+    table.add_row("all", str(s.jobs))
+    return table
+
+
+def _latency_table(s: stats.Stats) -> Table:
+    table = _table()
+    table.add_column("latency", no_wrap=True)
+    for name in ("count", "p50", "p95", "max"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for label, figure in (
+        ("job, queued → completed", s.job_latency),
+        ("scene, started → made", s.scene_latency),
+        ("stitch, started → completed", s.stitch_latency),
+    ):
+        table.add_row(label, str(figure.count), *(_seconds_words(v) for v in (figure.p50, figure.p95, figure.max)))
+    return table
+
+
+def _rates_table(s: stats.Stats) -> Table:
+    table = _table()
+    table.add_column("success and failure", no_wrap=True)
+    for name in ("count", "of", "rate"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for label, rate in (
+        ("scenes made at the first attempt", s.scenes_first_attempt),
+        ("scenes made in the end", s.scenes_completed),
+        ("stitches completed", s.stitches_completed),
+        ("jobs failed", s.jobs_failed),
+    ):
+        table.add_row(label, str(rate.done), str(rate.of), _percent(rate.rate))
+    for step, n in s.failures_by_step.items():
+        table.add_row(Text(f"  at {step}"), str(n), "", "")
+    return table
+
+
+def _cost_table(s: stats.Stats) -> Table:
+    table = _table()
+    table.add_column("user", no_wrap=True)
+    table.add_column("cost (estimate)" if s.estimated else "cost", justify="right", no_wrap=True)
+    for user, amount in s.cost_by_user.items():
+        table.add_row(Text(user), _money(amount))
+    table.add_row("all users", _money(s.cost_usd))
+    return table
+
+
+def _seconds_words(seconds: float | None) -> str:
+    """``0.42s``, ``12.3s``, ``4m 05s``, ``2h 03m``; ``–`` when there is nothing to measure."""
+    if seconds is None:
+        return "–"
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m {int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h {int(seconds % 3600 // 60):02d}m"
+
+
+def _percent(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate:.1%}"
+
+
 # -- running with progress ---------------------------------------------------------------------------
 
 
@@ -548,6 +695,26 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--out", type=Path, metavar="FILE", help="copy the video here (default: under the data dir)")
     resume.set_defaults(command=_resume)
 
+    figures = sub.add_parser(
+        "stats", parents=[common], help="latencies, success rates, failures, quota hits and cost over all jobs"
+    )
+    figures.add_argument(
+        "--since",
+        type=_since,
+        metavar="DATE",
+        help="only jobs created at or after: YYYY-MM-DD (its start, UTC) or an ISO 8601 time (UTC unless offset)",
+    )
+    figures.add_argument("--user", metavar="UID", help="only this user's jobs")
+    figures.add_argument(
+        "--firestore",
+        nargs="?",
+        const="",
+        metavar="PROJECT",
+        help="read the videoJobs of a Firestore project (default: GOOGLE_CLOUD_PROJECT) instead of the data dir, "
+        "with Application Default Credentials, or the emulator at FIRESTORE_EMULATOR_HOST",
+    )
+    figures.set_defaults(command=_stats)
+
     serve = sub.add_parser("serve", help="serve the web page on 127.0.0.1 against the embedded pipeline")
     serve.add_argument(
         "--data-dir", type=Path, help="where jobs and files live (env LONGFORM_DATA_DIR, default ./.longform)"
@@ -555,6 +722,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8765, metavar="N", help="port on 127.0.0.1 (default 8765)")
     serve.set_defaults(command=_serve, json=False)
     return parser
+
+
+def _since(text: str) -> str:
+    """A date (its start, UTC) or an ISO 8601 time, written as the jobs' timings are, so that it
+    compares with their ``createdAt`` as text."""
+    try:
+        moment = datetime.fromisoformat(text)  # a date alone is its midnight
+        return iso_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    except (ValueError, OverflowError):  # OverflowError: an offset that moves it out of years 1–9999
+        raise argparse.ArgumentTypeError(
+            f"must be a date (YYYY-MM-DD) or an ISO 8601 time (YYYY-MM-DDTHH:MM:SS, Z or ±HH:MM optional), got {text!r}"
+        ) from None
 
 
 def _port(text: str) -> int:
