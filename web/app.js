@@ -3,7 +3,7 @@
 // State lives here; the backend (local or Firebase, backend.js) only moves data.
 import { createBackend, loadConfig } from "./backend.js";
 import { CallError } from "./call-error.js";
-import { MODEL, estimate, formatCost, formatSeconds } from "./estimate.js";
+import { costBrief, costWords, estimateUsd, formatSeconds, formatUsd, loadPrices, pricedAs } from "./estimate.js";
 import { isFinal, statusMessage } from "./jobs.js";
 import { linksStale } from "./links.js";
 
@@ -28,6 +28,7 @@ const state = {
   linksLoading: false,
   linksAgain: false,
   usage: undefined, // backend.usage()'s answer; undefined: not read yet; {error} when it failed
+  prices: undefined, // prices.json (estimate.js); undefined: not read yet; {error} when it could not be
   refused: null, // the seconds of the video Generate was refused for (the budget), while it is shown
   usageSeq: 0,
   focusSignIn: false, // signed out: focus the sign-in section once it shows
@@ -256,14 +257,30 @@ function fillForm(request) {
   renderPrompts();
 }
 
+// The video's length and the server's estimate of its cost (estimate.js, over prices.json).
 function renderEstimate() {
-  const request = readRequest();
-  const { seconds, cost } = estimate({ ...request, prompts: request.prompts.length });
-  const local = state.backend?.mode === "local" ? " The local preview renderer itself is free." : "";
+  const request = { ...readRequest(), prompts: state.prompts.length };
+  const prices = state.prices;
+  let cost;
+  if (prices === undefined) cost = "Estimated cost: reading the prices…";
+  else if (prices.error) cost = `No cost estimate: the prices could not be loaded (${prices.error}).`;
+  else {
+    const billed = prices.estimated ? "priced as on Veo, nothing is billed here" : "the bill counts what is generated";
+    cost = `Estimated cost: ${formatUsd(estimateUsd(prices, request))} with ${pricedAs(prices)} (an estimate: ${billed}).`;
+  }
   $("estimate").textContent =
-    `Video length: ${formatSeconds(seconds)} (${request.prompts.length} × ${request.segmentSeconds} s). ` +
-    `Estimated model cost: ${formatCost(cost)} with ${MODEL} at list price.${local}`;
+    `Video length: ${formatSeconds(request.prompts * request.segmentSeconds)} ` +
+    `(${request.prompts} × ${request.segmentSeconds} s). ${cost}`;
   renderUsage();
+}
+
+async function readPrices() {
+  try {
+    state.prices = await loadPrices();
+  } catch (error) {
+    state.prices = { error: error.message };
+  }
+  renderEstimate();
 }
 
 // Seconds as the server's messages write them ("600 s"), with thousands grouped; a no-break space
@@ -305,6 +322,11 @@ function renderUsage() {
   }
   if (line.textContent !== text) line.textContent = text; // a live region: say it only when it changes
   line.dataset.short = String(short);
+  // The dollars the day's jobs spent, from the same ledger (local jobs: priced as on Veo).
+  const spent = signedIn() && usage && !usage.error && typeof usage.spentUsd === "number";
+  const nothingBilled = state.prices?.estimated ? " (priced as on Veo, nothing billed)" : "";
+  $("spent-today").hidden = !spent;
+  $("spent-today").textContent = spent ? `Spent today: ${formatUsd(usage.spentUsd)}${nothingBilled}` : "";
 }
 
 async function refreshUsage() {
@@ -404,8 +426,8 @@ async function submit(request) {
   button.setAttribute("aria-busy", "true");
   clearErrors();
   try {
-    const { jobId } = await state.backend.trigger(request);
-    openJob(jobId, "director");
+    const { jobId, cost } = await state.backend.trigger(request);
+    openJob(jobId, "director", { cost });
   } catch (error) {
     const words = error instanceof CallError ? refusal(error, request) : null;
     if (error instanceof CallError && error.status === "INVALID_ARGUMENT") showErrors(error);
@@ -423,7 +445,8 @@ async function submit(request) {
 
 // loadForm: put the job's request in the Director's form (a job opened from My jobs or the
 // address), not after Generate, where the form already holds what the user typed.
-function openJob(jobId, view = state.view, { loadForm = false, focus = false } = {}) {
+// cost: the trigger's answer's (the server's estimate), shown until the job itself arrives.
+function openJob(jobId, view = state.view, { loadForm = false, focus = false, cost = null } = {}) {
   detachJob();
   state.jobId = jobId;
   state.job = null;
@@ -435,6 +458,7 @@ function openJob(jobId, view = state.view, { loadForm = false, focus = false } =
   $("job").hidden = false;
   $("job-error").hidden = true;
   $("result").hidden = true;
+  renderCost(cost ? { cost, status: "queued" } : null);
   $("editor-delete").disabled = true; // until the job is here to name
   state.unwatch = state.backend.watch(jobId, onJob, (error) => {
     $("job-error").textContent = `Job updates stopped: ${error.message}`;
@@ -458,6 +482,7 @@ function closeJob() {
   state.lastMessage = null;
   $("job").hidden = true;
   $("result").hidden = true;
+  renderCost(null);
   $("status-log").replaceChildren();
   $("segments").replaceChildren();
   $("editor-job").hidden = true;
@@ -484,6 +509,7 @@ function onJob(job) {
   }
   renderJob(job, message);
   renderEditor(job, message);
+  renderCost(job);
   loadLinks();
   if (ended) refreshUsage(); // a failed or cancelled job gives back the seconds it did not make
   if (isFinal(job) && state.view === "jobs") refreshJobs();
@@ -501,6 +527,17 @@ function renderJob(job, message) {
   const failed = job.status === "failed";
   $("job-error").hidden = !failed;
   $("job-error").textContent = failed ? `Reason: ${job.error}${job.errorStep ? ` (step ${job.errorStep})` : ""}` : "";
+}
+
+// What the open job cost, in the Director and the Editor: the server's estimate and what it spent.
+function renderCost(job) {
+  let text = "";
+  if (job?.cost) text = costWords(job.cost, isFinal(job));
+  else if (job) text = "No cost was recorded for this job.";
+  for (const id of ["job-cost", "editor-cost"]) {
+    $(id).textContent = text;
+    $(id).hidden = !text;
+  }
 }
 
 function renderEditor(job, message) {
@@ -833,16 +870,18 @@ async function refreshJobs() {
       const first = summary(job);
       const created = new Date(job.timings.createdAt).toLocaleString();
       const removed = job.videoRemovedAt ? " · video removed" : job.sceneMediaRemovedAt ? " · scene previews removed" : "";
+      const cost = job.cost ? ` · <span class="job-cost"></span>` : "";
       item.innerHTML = `
         <p class="job-summary"><strong></strong></p>
         <p class="job-meta"><span class="badge" data-status="${job.status}">${job.status}</span>
-          ${job.progress}% · ${job.segments.length} scene(s) · <time datetime="${job.timings.createdAt}">${created}</time>${removed}</p>
+          ${job.progress}% · ${job.segments.length} scene(s) · <time datetime="${job.timings.createdAt}">${created}</time>${cost}${removed}</p>
         <div class="actions">
           <button type="button" data-open="director">Open in Director</button>
           <button type="button" data-open="editor">Open in Editor</button>
           <button type="button" data-delete class="danger">Delete</button>
         </div>`;
       item.querySelector("strong").textContent = first;
+      if (job.cost) item.querySelector(".job-cost").textContent = costBrief(job.cost, isFinal(job));
       for (const button of item.querySelectorAll("button")) {
         button.setAttribute("aria-label", `${button.textContent}: ${first.slice(0, 40)} (${job.status})`);
         if (button.hasAttribute("data-delete")) {
@@ -862,6 +901,7 @@ async function refreshJobs() {
 
 async function start() {
   renderPrompts();
+  readPrices();
   $("add-prompt").addEventListener("click", addPrompt);
   $("paste-add").addEventListener("click", pastePrompts);
   for (const id of SETTINGS) {

@@ -123,7 +123,7 @@ export async function createFirebaseBackend(config) {
       const usedSeconds = data.seconds ?? 0;
       const limitSeconds = data.limitSeconds ?? null;
       const leftSeconds = limitSeconds === null ? null : Math.max(0, limitSeconds - usedSeconds);
-      return { day, usedSeconds, limitSeconds, leftSeconds };
+      return { day, usedSeconds, limitSeconds, leftSeconds, spentUsd: data.spentUsd ?? 0 };
     },
 
     watch(jobId, onJob, onError) {

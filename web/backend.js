@@ -16,7 +16,8 @@
 //                                Local mode resolves to the local user. Failures throw an Error
 //                                whose message can be shown as is.
 //   backend.signOut()            → nothing (local mode: does nothing)
-//   backend.trigger(request)     → {jobId, status}      (callable trigger_long_form_video_job)
+//   backend.trigger(request)     → {jobId, status, cost} (callable trigger_long_form_video_job; cost:
+//                                the job's estimate, prices.py's Cost in camelCase)
 //   backend.cancel(jobId)        → {jobId, status}      (callable cancel_long_form_video_job)
 //   backend.resume(jobId)        → {jobId, status}      (callable resume_long_form_video_job: a failed
 //                                job continues in place, making only its missing scenes)
@@ -26,15 +27,17 @@
 //                                get_playback_urls: fresh short-lived links, null where nothing can
 //                                be played). The ONLY way the page plays anything: the bucket is
 //                                private, and a job's own videoUrl / segment uri are not used.
-//   backend.usage()              → {day, usedSeconds, limitSeconds, leftSeconds} video seconds
-//                                today (UTC day); limitSeconds and leftSeconds are null when not
+//   backend.usage()              → {day, usedSeconds, limitSeconds, leftSeconds, spentUsd} video
+//                                seconds today (UTC day) and the dollars the day's jobs spent (the
+//                                ledger's spentUsd); limitSeconds and leftSeconds are null when not
 //                                known (Firebase mode before the user's first job of the day);
 //                                null when nobody is signed in
 //   backend.watch(jobId, onJob, onError) → unsubscribe  (onSnapshot on videoJobs/{jobId})
 //   backend.listJobs()           → [job], newest first
 //
-// Jobs are the videoJobs documents (camelCase), with sceneMediaRemovedAt / videoRemovedAt when
-// retention removed the scenes' media or the final video. Callable failures throw CallError
+// Jobs are the videoJobs documents (camelCase), with their `cost` (estimate and spend) and
+// sceneMediaRemovedAt / videoRemovedAt when retention removed the scenes' media or the final video.
+// The prices the page estimates with are not the backend's: both modes read prices.json (estimate.js). Callable failures throw CallError
 // (call-error.js) with the wire status ("RESOURCE_EXHAUSTED", …) and details.
 
 // `longform serve` answers /__/longform/config.json; Firebase Hosting serves web/config.json.

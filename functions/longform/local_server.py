@@ -8,7 +8,10 @@ The page talks to this server the way it talks to Firebase, so one page serves b
 - ``GET /__/longform/jobs/{jobId}/events``: server-sent events, the local twin of ``onSnapshot``:
   the job now, then every write to it, until it is final;
 - ``GET /__/longform/jobs``: the user's recent jobs (My jobs);
-- ``GET /__/longform/usage``: the video seconds used and left today (the daily budget);
+- ``GET /__/longform/usage``: the video seconds used and left today (the daily budget), and the
+  dollars the day's jobs spent (priced as on Veo: nothing is billed here);
+- ``GET /prices.json``: the prices this server estimates with (``published_prices``), from its
+  settings (PRICE_TABLE, VEO_MODEL), ahead of any ``web/prices.json`` ``make web`` wrote for Hosting;
 - ``GET /__/longform/files/{key}``: segments and final videos from the blob folder, with Range
   requests (a ``<video>`` needs them to seek and to learn its duration);
 - ``GET /__/longform/config.json``: tells the page it is in local mode;
@@ -38,7 +41,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, request, send_file, send_from_directory
+from flask import Flask, Response, jsonify, request, send_file, send_from_directory
 from werkzeug.exceptions import NotFound
 from werkzeug.serving import make_server
 
@@ -49,7 +52,9 @@ from .config import Settings
 from .errors import InvalidRequest, LongformError, PermanentError
 from .job import FINAL_STATUSES, Job, SegmentStatus, Status
 from .ports import BlobStore, VideoModel
+from .prices import ESTIMATED_STITCH_SECONDS_PER_MINUTE, Pricing
 from .processes import gone
+from .request import FRAME_SIZES
 
 API = "/__/longform"
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"  # the repository's page (an editable install)
@@ -206,7 +211,15 @@ def create_app(backend: LocalBackend, web_dir: Path = WEB_DIR) -> Flask:
 
     @app.get(f"{API}/usage")
     def usage() -> dict[str, Any]:
-        return backend.service.usage(bootstrap.LOCAL_USER)
+        today = backend.service.usage(bootstrap.LOCAL_USER)
+        ledger = backend.service.jobs.usage(bootstrap.LOCAL_USER.user_id, today["day"])
+        return today | {"spentUsd": ledger.spent_usd}
+
+    @app.get("/prices.json")
+    def prices() -> Response:
+        response = jsonify(published_prices(backend.local.pipeline.pricing))
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
     @app.get(f"{API}/jobs/<job_id>/events")
     def events(job_id: str) -> Response | tuple[dict[str, Any], int]:
@@ -239,6 +252,24 @@ def create_app(backend: LocalBackend, web_dir: Path = WEB_DIR) -> Flask:
         return response
 
     return app
+
+
+def published_prices(pricing: Pricing) -> dict[str, Any]:
+    """The prices the page estimates with, as ``prices.json``: the table in effect, the model the
+    scenes are priced as, the stitch, whether nothing is billed, and what ``Pricing.estimate``
+    reads besides (the frame sizes, the in-function stitch's allowance). ``web/estimate.js``
+    repeats ``Pricing.estimate``'s arithmetic over it; ``longform serve`` answers it, and
+    ``make web`` writes it for Hosting (devtools/web_config.py)."""
+    return {
+        "currency": pricing.table.currency,
+        "pricedAs": pricing.model,
+        "stitch": pricing.stitch,
+        "estimated": pricing.estimated,
+        "pricesAsOf": pricing.table.veo_price(pricing.model).as_of,
+        "table": pricing.table.model_dump(mode="json", by_alias=True),
+        "frameSizes": {f"{aspect} {resolution}": list(size) for (aspect, resolution), size in FRAME_SIZES.items()},
+        "estimatedStitchSecondsPerMinute": ESTIMATED_STITCH_SECONDS_PER_MINUTE,
+    }
 
 
 def _host_name(host: str) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from devtools.servers import ROOT, ServerProcess, free_port, http_ready
-from tests.browser.pages import TIGHT_SECONDS_PER_DAY, Served
+from tests.browser.pages import PRICE_TABLE, TIGHT_SECONDS_PER_DAY, Served
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page, Response
@@ -53,6 +53,14 @@ def served_tight_budget(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     env = {"USER_SECONDS_PER_DAY": str(TIGHT_SECONDS_PER_DAY)}
     tmp = tmp_path_factory.mktemp("serve-tight")
     for server in _serve("longform-serve-tight", _longform_serve(), tmp, env):
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def served_priced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``longform serve`` with PRICE_TABLE changing the prices (pages.PRICE_TABLE)."""
+    env = {"PRICE_TABLE": PRICE_TABLE}
+    for server in _serve("longform-serve-priced", _longform_serve(), tmp_path_factory.mktemp("serve-priced"), env):
         yield server.url
 
 

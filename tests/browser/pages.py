@@ -4,16 +4,30 @@ conftest.py, which imports it without Playwright installed: Playwright is import
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from longform.cli import _money
+from longform.config import Settings
+from longform.prices import Cost, Pricing
+from longform.request import VideoRequest
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page, Response
 
 SEGMENT_SECONDS = 4
 TIGHT_SECONDS_PER_DAY = 20  # the daily budget of the served_tight_budget server: small enough to run out
+# The served_priced server's PRICE_TABLE: other Veo prices, read on another day, and a dearer Transcoder.
+PRICE_TABLE = json.dumps(
+    {
+        "veo": {"veo-3.1-fast-generate-001": {"withAudio": 0.37, "withoutAudio": 0.21, "asOf": "2027-03-04"}},
+        "transcoder": {"hd": 0.09},
+    }
+)
 PLAYBACK = "/get_playback_urls"
 
 
@@ -103,3 +117,65 @@ def wait_for_metadata(video: Locator) -> float:
         " || new Promise(ok => v.addEventListener('loadedmetadata', ok, {once: true}))"
     )
     return float(video.evaluate("v => v.duration"))
+
+
+# -- what things cost ------------------------------------------------------------------------------------
+
+STITCHES = {"transcoder": "the Transcoder stitch", "ffmpeg": "the in-function stitch"}
+
+
+def money(amount: float) -> str:
+    """Dollars as the CLI writes them ("$1.20", "$0.0040"), which the page follows."""
+    return _money(amount)
+
+
+def local_pricing(env: Mapping[str, str] | None = None) -> Pricing:
+    """How a ``longform serve`` started with ``env`` over this environment prices its jobs: on
+    VEO_MODEL with the Transcoder stitch (bootstrap.local), PRICE_TABLE over the table, nothing billed."""
+    settings = Settings.from_env({**os.environ, **(env or {})}, only={"price_table", "veo_model"})
+    return Pricing(settings.prices, settings.veo_model, "transcoder", estimated=True)
+
+
+def local_estimate(request: dict[str, Any], env: Mapping[str, str] | None = None) -> Cost:
+    """Python's estimate of ``request`` (camelCase, as the page sends it) by such a server."""
+    return local_pricing(env).estimate(VideoRequest.model_validate(request))
+
+
+def estimate_words(cost: Cost) -> str:
+    """What the Director says of the estimate before Generate (after the video's length)."""
+    billed = "priced as on Veo, nothing is billed here" if cost.estimated else "the bill counts what is generated"
+    return (
+        f"Estimated cost: {money(cost.estimate_usd)} with {cost.priced_as} and {STITCHES[cost.stitch]}, "
+        f"at the prices as of {cost.prices_as_of} (an estimate: {billed})."
+    )
+
+
+def cost_words(cost: dict[str, Any], final: bool = True) -> str:
+    """What the Director and the Editor say of a job's ``cost`` (the job's JSON)."""
+    spent = (
+        f"{money(cost['totalUsd'])} (scenes {money(cost['scenesUsd'])}, stitch {money(cost['stitchUsd'])})"
+        f" of {money(cost['estimateUsd'])} estimated"
+    )
+    billed = "Priced as on Veo, nothing billed:" if cost["estimated"] else "Billed on"
+    how = f"{cost['pricedAs']} and {STITCHES[cost['stitch']]}, at the prices as of {cost['pricesAsOf']}"
+    return f"{'Spent' if final else 'Spent so far'}: {spent}. {billed} {how}."
+
+
+def cost_brief(cost: dict[str, Any]) -> str:
+    """What My jobs says of a finished job's ``cost``."""
+    spent = f"{money(cost['totalUsd'])} spent of {money(cost['estimateUsd'])} estimated"
+    return f"{spent} (priced as on Veo, nothing billed)" if cost["estimated"] else spent
+
+
+def watch_text(page: Page, element_id: str) -> None:
+    """Record every text the element is given in ``window.textsSeen[element_id]``."""
+    page.evaluate(
+        """(id) => {
+            const element = document.getElementById(id);
+            window.textsSeen ??= {};
+            const seen = (window.textsSeen[id] = [element.textContent]);
+            new MutationObserver(() => seen.push(element.textContent))
+                .observe(element, { childList: true, characterData: true, subtree: true });
+        }""",
+        element_id,
+    )

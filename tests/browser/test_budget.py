@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Page, expect
 
@@ -15,6 +16,7 @@ from tests.browser.pages import (
     TIGHT_SECONDS_PER_DAY,
     current_job_id,
     enter_scenes,
+    money,
     open_director,
     server_job,
     server_jobs,
@@ -25,12 +27,19 @@ from tests.browser.pages import (
 Shot = Callable[..., Path]
 
 
+def spent_line(usage: dict[str, Any]) -> str:
+    """The line beside the budget: the dollars the day's jobs spent (the ledger's spentUsd)."""
+    return f"Spent today: {money(usage['spentUsd'])} (priced as on Veo, nothing billed)"
+
+
 def test_used_and_left_today_follow_jobs_and_cancels(page: Page, served_scripted: str, screenshot: Shot) -> None:
     before = server_usage(served_scripted)
     open_director(page, served_scripted)
     line = page.locator("#usage")
+    spent = page.locator("#spent-today")
     expect(line).to_have_text(usage_line(before))  # the server's limit, whatever other tests used
     expect(line).to_have_attribute("aria-live", "polite")
+    expect(spent).to_have_text(spent_line(before))
 
     # A 2-scene job: its seconds are counted from Generate on.
     enter_scenes(page, ["A kite climbs over the beach", "The kite's string snaps"])
@@ -39,6 +48,9 @@ def test_used_and_left_today_follow_jobs_and_cancels(page: Page, served_scripted
     after_job = server_usage(served_scripted)
     assert after_job["usedSeconds"] == before["usedSeconds"] + 2 * SEGMENT_SECONDS, (before, after_job)
     expect(line).to_have_text(usage_line(after_job))
+    cost = server_job(served_scripted, current_job_id(page))["cost"]
+    assert after_job["spentUsd"] == round(before["spentUsd"] + cost["totalUsd"], 6) > 0, (before, after_job, cost)
+    expect(spent).to_have_text(spent_line(after_job))
     screenshot(page, "after-job")
 
     # A 3-scene job cancelled while it makes scene 2: what it did not make comes back.
@@ -58,6 +70,8 @@ def test_used_and_left_today_follow_jobs_and_cancels(page: Page, served_scripted
     assert made < 3
     assert after_cancel["usedSeconds"] == after_job["usedSeconds"] + made * SEGMENT_SECONDS, (after_cancel, made)
     expect(line).to_have_text(usage_line(after_cancel))
+    expect(spent).to_have_text(spent_line(after_cancel))  # what the cancelled job spent stays spent
+    assert after_cancel["spentUsd"] > after_job["spentUsd"], (after_job, after_cancel)
     screenshot(page, "after-cancel")
 
 

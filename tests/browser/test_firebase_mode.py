@@ -3,18 +3,25 @@
 The page gets a Firebase config in place of local mode's and the fake modules in place of
 web/vendor/firebase/; it runs backend-firebase.js unchanged. What this checks is the page's side
 (sign-in with Google or email and password, who is signed in, Generate held until then, the
-budget refusal, the usage document, My jobs, playback links and delete through the callables) and
-that both backends offer the same interface. The real SDK against the emulators is for the
-emulator-suite browser test."""
+budget refusal, the usage document, My jobs, playback links and delete through the callables, the
+estimate from Hosting's prices.json and each job's cost) and that both backends offer the same
+interface. The real SDK against the emulators is for the emulator-suite browser test."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, Route, expect
+
+from devtools.web_config import render_prices
+from longform.cloud.composition import Cloud
+from longform.config import Settings
+from longform.request import VideoRequest
+from tests.browser.pages import cost_brief, cost_words, estimate_words, money
 
 Shot = Callable[..., Path]
 FAKES = Path(__file__).with_name("fake_firebase")
@@ -40,6 +47,10 @@ def use_fake_firebase(page: Page, state: dict[str, Any]) -> None:
 
     page.route("**/vendor/firebase/*.js", module)
     page.route("**/__/longform/config.json", lambda route: route.fulfill(json=CONFIG))
+    # Hosting serves the web/prices.json `make web` wrote (here: the default params' prices).
+    page.route(
+        "**/prices.json", lambda route: route.fulfill(body=render_prices(Settings()), content_type="application/json")
+    )
     page.add_init_script(f"globalThis.fakeFirebase = {json.dumps(state)};")
 
 
@@ -195,6 +206,72 @@ def test_firebase_mode_signs_in_with_google_or_email_before_generate(page: Page,
     expect(sign_in).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     screenshot(page, "signed-out-phone")
+
+
+def test_firebase_mode_shows_the_estimate_and_what_each_job_cost(page: Page, served: str, screenshot: Shot) -> None:
+    uid = "password-grace@example.com"
+    today = datetime.now(UTC).date().isoformat()
+    pricing = Cloud(Settings()).pricing  # the deployed functions' prices with the default params: Veo, billed
+    request = {"prompts": ["A kite rises", "The kite dips"], "segmentSeconds": 8}
+    estimate = pricing.estimate(VideoRequest.model_validate(request))
+    spent = pricing.scene_usd(VideoRequest.model_validate(request))
+    failed: dict[str, Any] = {  # the job as its document ends: scene 1 made, scene 2 failed
+        "jobId": JOB_ID,
+        "userId": uid,
+        "status": "failed",
+        "progress": 45,
+        "error": "scene 2 failed",
+        "request": request,
+        "segments": [
+            {"index": 0, "prompt": "A kite rises", "status": "completed"},
+            {"index": 1, "prompt": "The kite dips", "status": "failed", "error": "blocked"},
+        ],
+        "timings": {"createdAt": f"{today}T10:00:00Z"},
+        "cost": estimate.model_dump(mode="json") | {"scenesUsd": spent, "totalUsd": spent},
+    }
+    use_fake_firebase(
+        page,
+        {
+            "user": {"uid": uid, "email": "grace@example.com", "displayName": None, "isAnonymous": False},
+            "docs": {
+                f"usage/{uid}/days/{today}": {"day": today, "seconds": 16, "limitSeconds": 600, "spentUsd": 3.614}
+            },
+            "callables": {
+                "trigger_long_form_video_job": {
+                    "data": {"jobId": JOB_ID, "status": "queued", "cost": estimate.model_dump(mode="json")}
+                },
+                "get_playback_urls": {"data": {"jobId": JOB_ID, "videoUrl": None, "segments": []}},
+            },
+        },
+    )
+    open_page(page, served)
+    expect(page.locator("#who")).to_have_text("Signed in as grace@example.com")
+    page.get_by_label("Scene 1", exact=True).fill(request["prompts"][0])
+    page.get_by_role("button", name="Add scene").click()
+    page.get_by_label("Scene 2", exact=True).fill(request["prompts"][1])
+
+    # Before Generate: the estimate from Hosting's prices.json, billed on Veo; and what today spent.
+    assert not estimate.estimated
+    expect(page.locator("#estimate")).to_have_text(f"Video length: 16 s (2 × 8 s). {estimate_words(estimate)}")
+    expect(page.locator("#spent-today")).to_have_text(f"Spent today: {money(3.614)}")
+
+    # Generate: the trigger's answer carries the job's estimate. (The fake has no document for the
+    # job yet, so the Director shows the answer's cost and says the updates stopped.)
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#job-cost")).to_have_text(cost_words(estimate.model_dump(mode="json"), final=False))
+    expect(page.locator("#job-error")).to_contain_text("the job no longer exists")
+
+    # The job's document once it failed: what it spent, in the Editor and My jobs.
+    page.evaluate(f"fakeFirebase.docs[{json.dumps(f'videoJobs/{JOB_ID}')}] = {json.dumps(failed)}")
+    page.get_by_role("button", name="My jobs").click()
+    item = page.locator(f'#job-list li[data-job-id="{JOB_ID}"]')
+    expect(item.locator(".job-cost")).to_have_text(cost_brief(failed["cost"]))
+    item.get_by_role("button", name="Open in Editor").click()
+    expect(page.locator("#editor-cost")).to_have_text(cost_words(failed["cost"], final=True))
+    expect(page.locator("#editor-cost")).to_contain_text("Billed on veo-3.1-fast-generate-001 and the Transcoder")
+    page.get_by_role("button", name="Director").click()
+    expect(page.locator("#job-cost")).to_have_text(cost_words(failed["cost"], final=True))
+    screenshot(page, "cost")
 
 
 def test_both_backends_offer_the_same_interface(page: Page, served: str) -> None:

@@ -11,17 +11,25 @@ from typing import Any
 
 from playwright.sync_api import Page, Route, expect
 
+from longform.request import VideoRequest
 from tests.browser.launcher import FAIL, FAIL_ONCE, FAILURE, SLOW, SLOW_SECONDS
 from tests.browser.pages import (
     PLAYBACK,
     SEGMENT_SECONDS,
+    cost_brief,
+    cost_words,
     current_job_id,
     enter_scenes,
+    estimate_words,
+    local_estimate,
+    local_pricing,
+    money,
     open_director,
     playback_result,
     record_playback,
     server_job,
     wait_for_metadata,
+    watch_text,
 )
 
 Shot = Callable[..., Path]
@@ -44,13 +52,16 @@ def status_history(page: Page) -> list[str]:
 
 
 def test_two_prompts_become_a_video_with_live_progress(page: Page, served: str, screenshot: Shot) -> None:
+    prompts = ["A red fox runs through snow at dawn", "The fox leaps over a frozen stream"]
     open_director(page, served)
     screenshot(page, "empty")
-    enter_scenes(page, ["A red fox runs through snow at dawn", "The fox leaps over a frozen stream"])
-    expect(page.locator("#estimate")).to_contain_text("Video length: 8 s (2 × 4 s)")
-    expect(page.locator("#estimate")).to_contain_text("$1.20")  # 8 s × $0.15 with audio
+    enter_scenes(page, prompts)
+    # The server's estimate before Generate: Python's Pricing.estimate of this request, to the cent.
+    expected = local_estimate({"prompts": prompts, "segmentSeconds": SEGMENT_SECONDS})
+    expect(page.locator("#estimate")).to_have_text(f"Video length: 8 s (2 × 4 s). {estimate_words(expected)}")
     screenshot(page, "ready")
     watch_progress(page)
+    watch_text(page, "job-cost")
 
     answers = record_playback(page)
     page.get_by_role("button", name="Generate").click()
@@ -80,6 +91,15 @@ def test_two_prompts_become_a_video_with_live_progress(page: Page, served: str, 
     link = page.get_by_role("link", name="Download the video")
     assert link.get_attribute("href") == video.get_attribute("src")
     assert link.get_attribute("download")
+
+    # What it cost: the job's stored cost, its estimate the one shown before Generate.
+    cost = server_job(served, current_job_id(page))["cost"]
+    assert cost["estimateUsd"] == expected.estimate_usd, (cost, expected)
+    assert cost["totalUsd"] > 0 and cost["stitchUsd"] > 0, cost
+    expect(page.locator("#job-cost")).to_have_text(cost_words(cost, final=True))
+    seen = page.evaluate("window.textsSeen['job-cost']")
+    assert any(text.startswith(f"Spent so far: {money(0)} ") for text in seen), seen  # the trigger's answer on
+    assert seen[-1] == cost_words(cost, final=True), seen
     screenshot(page, "completed")
 
 
@@ -126,6 +146,8 @@ def test_editor_lists_the_segments_in_order_and_keeps_the_job(page: Page, served
     assert sources == [segment["url"] for segment in last["segments"]], (sources, last)
     assert all(source.endswith(f"?answer={len(answered)}") for source in sources), sources
     assert final.get_attribute("src") == last["videoUrl"]
+    cost = server_job(served, job_id)["cost"]
+    expect(page.locator("#editor-cost")).to_have_text(cost_words(cost, final=True))
     screenshot(page, "editor")
 
     page.get_by_role("button", name="Director").click()  # the same job, still there
@@ -135,6 +157,7 @@ def test_editor_lists_the_segments_in_order_and_keeps_the_job(page: Page, served
     page.get_by_role("button", name="My jobs").click()
     item = page.locator(f'#job-list li[data-job-id="{job_id}"]')
     expect(item.locator(".badge")).to_have_text("completed")
+    expect(item.locator(".job-cost")).to_have_text(cost_brief(cost))
     screenshot(page, "my-jobs")
     asked_before = len(answered)
     item.get_by_role("button", name="Open in Editor").click()
@@ -175,12 +198,21 @@ def test_failed_job_shows_its_reason_and_offers_retry(page: Page, served_scripte
     expect(page.get_by_role("button", name="Retry")).to_be_visible()
     expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
     expect(page.locator("#result")).to_be_hidden()
+    # What it spent: scene 1's generation, less than the estimate (scene 2 and the stitch were not made).
+    job = server_job(served_scripted, current_job_id(page))
+    cost, request = job["cost"], VideoRequest.model_validate(job["request"])
+    pricing = local_pricing()
+    assert cost["scenesUsd"] == pricing.scene_usd(request) > 0, cost  # one generation of one scene
+    assert (cost["stitchUsd"], cost["totalUsd"]) == (0, cost["scenesUsd"]), cost
+    assert cost["estimateUsd"] == pricing.estimate(request).estimate_usd > cost["totalUsd"], cost
+    expect(page.locator("#job-cost")).to_have_text(cost_words(cost, final=True))
     screenshot(page, "failed")
 
     page.get_by_role("button", name="Editor").click()
     segments = page.locator("#segments > li")
     expect(segments.nth(0).locator(".segment-status")).to_have_text("Status: completed")
     expect(segments.nth(1).locator(".segment-status")).to_contain_text(f"Status: failed: {FAILURE}")
+    expect(page.locator("#editor-cost")).to_have_text(cost_words(cost, final=True))
 
 
 def test_retry_resumes_the_failed_job_in_place_making_only_the_missing_scene(
@@ -221,6 +253,8 @@ def test_cancel_stops_a_running_job(page: Page, served_scripted: str, screenshot
     segments = job["segments"]
     assert isinstance(segments, list)
     assert segments[-1]["status"] == "cancelled" and segments[-1]["attempts"] == 0, segments
+    # What it spent before it stopped, as stored once nothing more can change.
+    expect(page.locator("#job-cost")).to_have_text(cost_words(job["cost"], final=True))
 
 
 def test_editor_shows_the_scenes_a_cancelled_job_did_not_make(
@@ -346,7 +380,8 @@ def test_open_in_director_loads_the_jobs_scenes_and_settings(page: Page, served:
     expect(page.get_by_role("heading", name="Director")).to_be_focused()  # not lost with the hidden button
     expect_form(page, prompts, job_settings)
     expect(page.locator("#estimate")).to_contain_text("Video length: 12 s (2 × 6 s)")
-    expect(page.locator("#estimate")).to_contain_text("$1.20")  # 12 s × $0.10 without audio
+    loaded = local_estimate(request)  # 12 s without audio, 9:16
+    expect(page.locator("#estimate")).to_contain_text(estimate_words(loaded))
     expect(page.locator("#status")).to_have_text("Completed")  # the job beside its form
     assert page.evaluate("location.hash") == f"#director/{job_id}"
     screenshot(page, "loaded")

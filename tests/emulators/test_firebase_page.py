@@ -1,12 +1,14 @@
 """The Firebase-mode page, in Chromium, against the emulator suite: the real Firebase JS SDK (as
 `make web` vendors it) signs up with email and password in the Auth emulator, calls the callables
 on the Functions emulator, watches the job in the Firestore emulator, and plays the final video
-from the Storage emulator through get_playback_urls' signed link. The page is served as Hosting
-would serve it: web/ as it is, with web/config.json and /__/firebase/init.json naming this suite."""
+from the Storage emulator through get_playback_urls' signed link, and shows the job's estimate and
+cost. The page is served as Hosting would serve it: web/ as it is, with web/config.json and
+/__/firebase/init.json naming this suite, and the web/prices.json `make web` writes for its params."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import uuid
@@ -14,11 +16,15 @@ from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 import pytest
 
 from devtools.emulator_suite import PROJECT, REGION, EmulatorSuite
 from devtools.servers import ROOT
+from devtools.web_config import render_prices
+from longform.config import Settings
+from tests.browser.pages import cost_words, money
 from tests.conftest import unavailable
 
 if TYPE_CHECKING:
@@ -48,7 +54,9 @@ def page_url(suite: EmulatorSuite) -> Iterator[str]:
     }
     # What Hosting answers at /__/firebase/init.json; the SDK needs an apiKey and, for sign-in, an authDomain.
     init = {"projectId": PROJECT, "apiKey": "emulator-api-key", "authDomain": "127.0.0.1", "appId": "1:1:web:1"}
-    answers = {"/config.json": config, "/__/firebase/init.json": init}
+    # The suite's functions price as the defaults do: VIDEO_MODEL=veo, VEO_MODEL, STITCH_BACKEND=transcoder.
+    prices = json.loads(render_prices(Settings(video_model="veo", stitch_backend="transcoder")))
+    answers = {"/config.json": config, "/__/firebase/init.json": init, "/prices.json": prices}
 
     class Hosting(SimpleHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -105,6 +113,9 @@ def test_a_user_signs_up_makes_a_two_scene_video_watches_it_and_plays_it_as_the_
         page.get_by_role("button", name="Add scene").click()
         page.get_by_label("Scene 2", exact=True).fill("The boat drifts into a gutter")
         page.get_by_label("Segment length").select_option(str(SECONDS))
+        estimate = page.locator("#estimate")
+        expect(estimate).to_contain_text("Estimated cost: $")
+        estimated = estimate.inner_text()
         page.get_by_role("button", name="Generate").click()
 
         status = page.locator("#status")
@@ -126,6 +137,18 @@ def test_a_user_signs_up_makes_a_two_scene_video_watches_it_and_plays_it_as_the_
 
         expect(usage).to_contain_text(f"{2 * SECONDS} s used", timeout=30_000)
         assert usage.inner_text() != before
+
+        # What it cost: the job document's cost; its estimate is what the page showed before Generate.
+        from google.cloud import firestore
+
+        job_id = page.evaluate("location.hash.split('/')[1]")
+        with mock.patch.dict(os.environ, {"FIRESTORE_EMULATOR_HOST": suite.firestore_host}):
+            job = firestore.Client(project=PROJECT).collection("videoJobs").document(job_id).get().to_dict() or {}
+        cost = job["cost"]
+        assert not cost["estimated"] and cost["totalUsd"] > 0 and cost["stitchUsd"] > 0, cost
+        assert f"Estimated cost: {money(cost['estimateUsd'])} with {cost['pricedAs']}" in estimated, (estimated, cost)
+        expect(page.locator("#job-cost")).to_have_text(cost_words(cost, final=True))
+        expect(page.locator("#spent-today")).to_have_text(f"Spent today: {money(cost['totalUsd'])}")  # their one job
         page.screenshot(path=str(SCREENSHOTS / "emulators-firebase-page-completed.png"))
         assert problems == []
     finally:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import posixpath
 import re
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from devtools.servers import ROOT
+from longform.cli import _money
 from longform.config import Settings
+from longform.local_server import published_prices
+from longform.prices import PRICES, Pricing, usd
+from longform.request import VideoRequest
 from tests.conftest import unavailable
 
 WEB = ROOT / "web"
@@ -97,6 +107,122 @@ def test_the_committed_page_config_is_what_make_web_writes() -> None:
     from devtools.web_config import CONFIG, render
 
     assert CONFIG.read_text() == render(Settings()), "run `make web` (python -m devtools.web_config)"
+
+
+# -- the prices the page estimates with (web/estimate.js over prices.json) ---------------------------------
+
+
+def run_estimate_js(body: str, data: Any) -> Any:
+    """Run ``body`` under node as an ES module with web/estimate.js's exports as ``page`` and
+    ``data`` (as JSON); what it returns, as JSON."""
+    node = shutil.which("node")
+    if node is None:
+        unavailable("node is not installed")
+    script = (
+        f'import * as page from "{(WEB / "estimate.js").as_uri()}";\n'
+        'import { readFileSync } from "node:fs";\n'
+        'const data = JSON.parse(readFileSync(0, "utf8"));\n'
+        f"const result = (() => {{ {body} }})();\n"
+        "process.stdout.write(JSON.stringify(result));\n"
+    )
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", script], input=json.dumps(data), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+# A table unlike the embedded one: prices with more digits, and every Transcoder class apart.
+ODD_TABLE = PRICES.merged(
+    json.dumps(
+        {
+            "veo": {"veo-3.1-fast-generate-001": {"withAudio": 0.123457, "withoutAudio": 0.0999, "asOf": "2027-01-02"}},
+            "transcoder": {"sd": 0.0151, "hd": 0.0317, "uhd": 0.0613},
+            "function": {"vcpuSecond": 0.0000243, "gibSecond": 0.00000257, "vcpus": 4, "gib": 8},
+        }
+    )
+)
+
+
+def test_the_pages_estimate_is_pricing_estimate_to_the_millionth() -> None:
+    cases = []
+    for table, model, stitch in itertools.product(
+        (PRICES, ODD_TABLE), ("veo-3.1-fast-generate-001", "veo-3.0-generate-001"), ("transcoder", "ffmpeg")
+    ):
+        pricing = Pricing(table, model, stitch, estimated=stitch == "ffmpeg")
+        for scenes, seconds, audio, aspect, resolution in itertools.product(
+            (1, 7, 50), (4, 6, 8), (True, False), ("16:9", "9:16"), ("720p", "1080p")
+        ):
+            wire = {"segmentSeconds": seconds, "aspectRatio": aspect, "resolution": resolution, "generateAudio": audio}
+            request = VideoRequest.model_validate({"prompts": ["a scene"] * scenes, **wire})
+            expected = pricing.estimate(request).estimate_usd
+            cases.append({"prices": published_prices(pricing), "request": {**wire, "prompts": scenes}, "usd": expected})
+    got = run_estimate_js(
+        "return data.map(c => page.estimateUsd(c.prices, c.request)).map(usd => [usd, page.formatUsd(usd)]);",
+        cases,
+    )
+    assert len(got) == len(cases) == 2 * 2 * 2 * 72
+    for case, (amount, shown) in zip(cases, got, strict=True):
+        assert (amount, shown) == (case["usd"], _money(case["usd"])), case  # the same float, the same cents
+    assert len({c["usd"] for c in cases}) > 100  # the grid tells the prices, lengths and stitches apart
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        0.0,
+        1.2,
+        1.204,
+        1.206,
+        2.675,
+        0.125,
+        0.375,
+        0.005,
+        0.0049999,
+        0.0078125,
+        3 / 128,
+        1.0000005,
+        1234.565,
+        1e-7,
+        0.004,
+    ],
+)
+def test_the_pages_rounding_is_pythons(amount: float) -> None:
+    # Python rounds a tie to the even digit (0.0078125 → 0.007812, 0.125 → $0.12); toFixed does not.
+    got = run_estimate_js("return [page.usd(data), page.formatUsd(data)];", amount)
+    assert got == [usd(amount), _money(amount)]
+
+
+def test_make_web_writes_the_functions_prices_in_the_shape_longform_serve_answers(tmp_path: Path) -> None:
+    from devtools.web_config import price_settings, render_prices
+
+    table = '{"veo": {"veo-3.1-generate-001": {"withAudio": 0.5, "asOf": "2027-02-03"}}}'
+    settings = Settings(price_table=table, veo_model="veo-3.1-generate-001", stitch_backend="ffmpeg")
+    published = json.loads(render_prices(settings))
+    assert published == published_prices(Pricing(settings.prices, "veo-3.1-generate-001", "ffmpeg", estimated=False))
+    assert (published["pricedAs"], published["stitch"], published["estimated"]) == (
+        "veo-3.1-generate-001",
+        "ffmpeg",
+        False,
+    )
+    assert published["pricesAsOf"] == "2027-02-03"
+    assert published["table"]["veo"]["veo-3.1-generate-001"] == {
+        "withAudio": 0.5,
+        "withoutAudio": 0.2,
+        "asOf": "2027-02-03",
+        "source": "https://cloud.google.com/vertex-ai/generative-ai/pricing",
+    }
+    assert json.loads(render_prices(Settings(video_model="preview")))["estimated"] is True  # nothing billed
+
+    # The params where the functions read them: functions/.env, then .env.<project>, the environment over both.
+    (tmp_path / ".env").write_text(
+        "# prices\nSTITCH_BACKEND=ffmpeg  # in the function\nVEO_MODEL=veo-3.0-generate-001\n"
+    )
+    (tmp_path / ".env.my-project").write_text(f"PRICE_TABLE='{table}'\nVEO_MODEL=\"veo-3.1-generate-001\"\n")
+    found = price_settings({"GCLOUD_PROJECT": "my-project"}, functions=tmp_path)
+    assert (found.price_table, found.veo_model, found.stitch_backend) == (table, "veo-3.1-generate-001", "ffmpeg")
+    other = price_settings({"GCLOUD_PROJECT": "other", "STITCH_BACKEND": "transcoder"}, functions=tmp_path)
+    assert (other.price_table, other.veo_model, other.stitch_backend) == ("", "veo-3.0-generate-001", "transcoder")
 
 
 # -- Firebase mode: what backend-firebase.js imports from the SDK ----------------------------------------
