@@ -162,10 +162,12 @@ def test_random_kills_and_resumes_make_the_very_bytes_of_an_uninterrupted_run(tm
     store = SqliteJobStore(Database(data / "longform.db"))
     command = [sys.executable, "-m", "longform", "generate", *prompts, *common, str(data)]
     kills = 0
-    for _run in range(16):
+    # Three kills at seeded moments, then a run left to its end: however slow the machine, the job
+    # ends, and each kill lands wherever the run had got to by then.
+    for delay in [rng.uniform(0.5, 3.0) for _ in range(3)] + [None]:
         proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            proc.wait(timeout=rng.uniform(0.5, 3.0))
+            proc.wait(timeout=delay)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
@@ -176,13 +178,12 @@ def test_random_kills_and_resumes_make_the_very_bytes_of_an_uninterrupted_run(tm
         if proc.returncode == 0 and job.status is Status.COMPLETED:
             break
         command = [sys.executable, "-m", "longform", "resume", job.job_id, "--data-dir", str(data)]
-    else:
-        pytest.fail(f"the job never got to its end: {kills} kills")
+    assert store.list() and store.list()[0].status is Status.COMPLETED, f"not completed after {kills} kills"
 
     clean = longform("generate", *prompts, *common, str(tmp_path / "clean"), "--json", cwd=tmp_path)
 
     assert clean.returncode == 0, clean.stderr
-    assert kills >= 2, "the seed should kill the job more than once"
+    assert kills >= 1, "no run was killed: nothing was tested"
     reference = Path(json.loads(clean.stdout)["output"]).read_bytes()
     assert store.get(job.job_id).video_uri is not None
     killed_video = data / f"blobs/jobs/{job.job_id}/final/video.mp4"
