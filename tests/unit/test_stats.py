@@ -1,4 +1,5 @@
-"""The figures' definitions (stats.py); the designed mix of real jobs is tests/stats_mix.py, run in tests/e2e/test_stats_cli.py."""
+"""The figures' definitions (stats.py); the designed mix of real jobs is tests/stats_mix.py, run in
+tests/e2e/test_stats_cli.py."""
 
 from __future__ import annotations
 
