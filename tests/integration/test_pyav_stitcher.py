@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -17,6 +19,7 @@ from devtools.media import (
     probe,
     reencode,
     top_level_boxes,
+    veo_like,
     video_packets,
     video_pts,
     with_audio,
@@ -349,3 +352,131 @@ def test_an_error_while_writing_removes_the_partial_output(
     with pytest.raises(OSError, match="No space left"):
         concat_mp4(six_segments[:2], out)
     assert not out.exists()
+
+
+# --- opened once, nothing decoded: the same packets as the stitch that decoded each first picture ---
+
+VEO_SECONDS = 2
+
+
+@pytest.fixture(scope="session")
+def veo_like_segments(render: Render, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three Veo-like segments: 1280x720 with film grain, H.264 High with B-frames at about
+    4 Mbit/s (big I-frames: FFmpeg decodes one to open a file unless told not to), AAC 48 kHz stereo."""
+    folder = tmp_path_factory.mktemp("veo-like")
+    return [
+        veo_like(
+            render(f"hd-{i}", prompt=f"scene number {i}", seconds=VEO_SECONDS, width=1280, height=720, label=f"s{i}"),
+            folder / f"veo-{i}.mp4",
+            bitrate=4_000_000,
+        )
+        for i in range(3)
+    ]
+
+
+def packet_table(path: Path) -> list[tuple[str, int | None, int | None, int, bool, int]]:
+    """Every packet of ``path`` in file order: its stream, pts, dts, size, keyframe flag and a
+    checksum of its bytes."""
+    with av.open(str(path)) as container:
+        return [
+            (p.stream.type, p.pts, p.dts, p.size, p.is_keyframe, zlib.crc32(bytes(p)))
+            for p in container.demux()
+            if p.size
+        ]
+
+
+@contextmanager
+def recording_opens(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str | None]]]:
+    """Each file opened for reading meanwhile: its name, and the pixel format FFmpeg knew right
+    after opening it (None: it decoded no picture to find out)."""
+    opened: list[tuple[str, str | None]] = []
+    real_open = av.open
+
+    def open_and_look(file: str, mode: str = "r", **options: object) -> object:
+        container = real_open(file, mode, **options)  # type: ignore[call-overload]
+        if mode == "r":
+            pixels = container.streams.video[0].codec_context.format
+            opened.append((Path(file).name, pixels.name if pixels else None))
+        return container
+
+    with monkeypatch.context() as patch:
+        patch.setattr(av, "open", open_and_look)
+        yield opened
+
+
+def stitch_as_before(inputs: list[Path], out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stitch as it was before it opened each input once without decoding: every input opened
+    as then (when its first packet is video, as in a Veo file, FFmpeg decodes that picture to learn
+    its pixel format), and its first timestamps read by demuxing its first video packet, from a
+    second opening."""
+    with monkeypatch.context() as patch:
+        patch.setattr(pyav_stitcher, "_OPEN_OPTIONS", {"probesize": "32", "analyzeduration": "0"})
+        patch.setattr(pyav_stitcher, "_first_timestamps", lambda stream: None)
+        concat_mp4(inputs, out)
+
+
+@pytest.fixture
+def input_sets(
+    request: pytest.FixtureRequest,
+    six_segments: list[Path],
+    other_audio: Callable[[int, int, str], Path],
+    render: Render,
+) -> Callable[[str], list[Path]]:
+    """``input_sets(name)``: the inputs of one parametrized case, made only when it runs."""
+
+    def make(name: str) -> list[Path]:
+        if name.startswith("veo-like"):
+            veo: list[Path] = request.getfixturevalue("veo_like_segments")
+            if name == "veo-like":
+                return veo
+            # B-frames next to none: each input's dts shift depends on its own and the largest delay
+            plain = render("hd-1", prompt="scene number 1", seconds=VEO_SECONDS, width=1280, height=720, label="s1")
+            return [plain, veo[0], plain, veo[2]]
+        if name == "preview":
+            return six_segments
+        quiet = render("quiet-0", prompt="no sound", seconds=4, generate_audio=False)
+        return [six_segments[0], quiet, other_audio(2, 44_100, "stereo"), six_segments[3]]  # silence, resampling
+
+    return make
+
+
+@pytest.mark.parametrize(
+    "name", ["preview", "veo-like", "veo-like after one without B-frames", "preview with silence and resampled audio"]
+)
+def test_opening_each_input_once_without_decoding_copies_the_same_packets(
+    name: str, input_sets: Callable[[str], list[Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = input_sets(name)
+    fast, before = tmp_path / "fast.mp4", tmp_path / "before.mp4"
+
+    with recording_opens(monkeypatch) as opened:
+        concat_mp4(inputs, fast)
+    with recording_opens(monkeypatch) as opened_before:
+        stitch_as_before(inputs, before, monkeypatch)
+
+    assert opened == [(p.name, None) for p in inputs]  # once each, and no picture decoded
+    assert len(opened_before) == 2 * len(inputs)  # the premise: the reference opened each twice…
+    if name == "veo-like":  # …and decoded the first picture of each (a Veo file's first packet is video)
+        assert {pixels for _, pixels in opened_before} == {"yuv420p"}
+    assert packet_table(fast) == packet_table(before)
+
+
+def test_veo_like_segments_with_b_frames_stay_in_sync_at_every_join(
+    veo_like_segments: list[Path], tmp_path: Path
+) -> None:
+    inputs = veo_like_segments * 2  # six joins' worth from three encodes
+    out = tmp_path / "veo-like.mp4"
+
+    concat_mp4(inputs, out)
+
+    info = probe(out)
+    assert info.frames == len(inputs) * VEO_SECONDS * 24 and info.corrupt_frames == 0
+    assert video_packets(out) == [p for seg in inputs for p in video_packets(seg)]
+    steps = np.diff(video_pts(out))
+    assert (steps > 0).all() and len(set(steps.tolist())) == 1
+    onsets = audio_onsets(out)
+    assert len(onsets) == len(inputs)
+    for i, onset in enumerate(onsets):
+        off = onset - VEO_SECONDS * i
+        assert abs(off) <= HALF_AAC_FRAME / RATE + 0.002, f"segment {i} audio starts {1000 * off:+.1f} ms off"
+    assert abs(info.audio_samples - len(inputs) * VEO_SECONDS * RATE) <= HALF_AAC_FRAME

@@ -35,12 +35,14 @@ import string
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 
 from ..errors import BrokenMedia
-from ..ports import BlobStore, MediaExpectation
+
+if TYPE_CHECKING:  # ports imports pydantic and the job's models: a stitch process need not
+    from ..ports import BlobStore, MediaExpectation
 
 _OPEN_OPTIONS = {"probesize": "32", "analyzeduration": "0"}  # the MP4 header says everything needed
 FPS_TOLERANCE = 0.01

@@ -27,6 +27,13 @@ frame rate midway). So are inputs that cannot be read or are cut short. Damage i
 media data is not looked for here (that needs a full decode): the MediaChecker does that before a
 segment is stitched.
 
+Each input is opened once, and all of them before anything is written (the dts shift needs every
+input's decode delay): its parameters come from its header (codec, size, frame rate, audio
+format, and the first timestamps from the sample index), with no frame decoded, and its packets
+are then copied from that same container, which is closed once copied. The price is memory: each
+input held open keeps its first packet and demuxer buffers (about half a megabyte for a 720p
+Veo segment) until its turn.
+
 Temporary folders (``scratch_dir``) are removed on every way out, exceptions included; a process
 killed outright cannot remove its own, so each new one first removes those of dead processes.
 """
@@ -39,19 +46,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
-import numpy as np
 
 from ..errors import BrokenMedia, PermanentError
-from ..ports import BlobStore, StitchJob, StitchSpec
 from ..processes import scratch_dir
 from .pyav_checker import FPS_TOLERANCE, ffmpeg_words, fps_words, read_layout
 
-# Reading an MP4's header is all we need from the demuxer: the sample tables give codec, size
-# and timestamps, so skip decoding frames to "find stream info" (0.4 ms an input instead of 1.9 ms).
-_OPEN_OPTIONS = {"probesize": "32", "analyzeduration": "0"}
+if TYPE_CHECKING:  # for annotations only: the ports import the domain (pydantic), which a stitch never uses
+    from ..ports import BlobStore, StitchJob, StitchSpec
+
+# An MP4's header (its sample tables) gives codec, size, rates and timestamps: opening an input
+# reads no further than its first packet (probesize) and decodes no frame. Without skip_frame,
+# FFmpeg decodes that packet when it is video, as in a Veo file, to learn the pixel format, which
+# a stream copy never needs: 15-17 ms an input for a Veo segment's I-frame, against under 1 ms.
+_OPEN_OPTIONS = {"probesize": "32", "analyzeduration": "0", "skip_frame": "all"}
 _HOLD_BACK = 16  # audio packets kept back per input so a join can still drop its tail
 
 
@@ -69,6 +79,7 @@ class _AudioFormat:
 class _Probe:
     index: int  # the input's position, from 0
     path: Path
+    container: Any  # the input, opened once: read here for its parameters, then copied from
     codec: str
     width: int
     height: int
@@ -93,7 +104,12 @@ def concat_mp4(inputs: Sequence[Path], out: Path) -> None:
     MP4. On failure ``out`` is removed."""
     if not inputs:
         raise PermanentError("nothing to stitch")
-    probes = [_probe(i, Path(p)) for i, p in enumerate(inputs)]
+    with contextlib.ExitStack() as opened:
+        probes = [_probe(i, Path(p), opened) for i, p in enumerate(inputs)]
+        _stitch(probes, out)
+
+
+def _stitch(probes: list[_Probe], out: Path) -> None:
     first = probes[0]
     for p in probes[1:]:
         if p.codec != first.codec:
@@ -125,20 +141,18 @@ def concat_mp4(inputs: Sequence[Path], out: Path) -> None:
 
     output = av.open(str(out), "w", options={"movflags": "+faststart"})
     try:
-        with av.open(str(first.path), options=_OPEN_OPTIONS) as template:
-            video_out = output.add_stream_from_template(template.streams.video[0])
+        video_out = output.add_stream_from_template(first.container.streams.video[0])
         if inband:
             video_out.codec_tag = "avc3"  # the sample entry that declares in-band parameter sets
         audio: _AudioTrack | None = None
         if audio_probes:
-            with av.open(str(audio_probes[0].path), options=_OPEN_OPTIONS) as template:
-                audio = _AudioTrack(output, output.add_stream_from_template(template.streams.audio[0]))
+            audio = _AudioTrack(output, output.add_stream_from_template(audio_probes[0].container.streams.audio[0]))
         output.start_encoding()
         video = _VideoTrack(output, video_out, max(p.decode_delay for p in probes))
 
         for probe in probes:
-            with av.open(str(probe.path), options=_OPEN_OPTIONS) as container:
-                _copy_input(container, probe, video, audio, inband, reencode=probe.index in reencoded)
+            with probe.container:  # closed once copied: its buffers are freed as the stitch goes
+                _copy_input(probe.container, probe, video, audio, inband, reencode=probe.index in reencoded)
         if audio is not None:
             audio.join(video.end_seconds)
         output.close()  # writes the index: it can fail too
@@ -329,6 +343,8 @@ class _AudioTrack:
 
 def _encode_silence(ctx: Any) -> bytes:
     """One steady-state packet of digital silence from the same encoder settings as the track."""
+    import numpy as np  # only here: a stitch whose inputs all have audio never needs it
+
     if ctx.name != "aac":
         raise PermanentError(f"cannot make {ctx.name} silence to fill inputs without audio")
     encoder = av.CodecContext.create("aac", "w")
@@ -342,7 +358,9 @@ def _encode_silence(ctx: Any) -> bytes:
     return bytes(packets[2])  # past the priming packet, before the flush
 
 
-def _probe(index: int, path: Path) -> _Probe:
+def _probe(index: int, path: Path, opened: contextlib.ExitStack) -> _Probe:
+    """Open the input (once: the copy reads from the same container) and read its parameters
+    from its header, decoding nothing; ``opened`` closes it on every way out."""
     name = f"segment {index} ({path.name})"
     layout = read_layout(path)  # a few seeks: a file cut short is refused, not stitched short
     if layout.unreadable:
@@ -350,25 +368,45 @@ def _probe(index: int, path: Path) -> _Probe:
     if layout.truncated:
         raise BrokenMedia(f"{name}: {layout.truncated}")
     try:
-        with av.open(str(path), options=_OPEN_OPTIONS) as container:
-            if not container.streams.video:
-                raise BrokenMedia(f"{name} has no video stream")
-            stream = container.streams.video[0]
-            first = next((p for p in container.demux(stream) if p.dts is not None and p.pts is not None), None)
-            if first is None or stream.time_base is None or first.pts is None or first.dts is None:
-                raise BrokenMedia(f"{name} has no video frames")
-            v = stream.codec_context
-            audio = None
-            if container.streams.audio:
-                a = container.streams.audio[0].codec_context
-                audio = _AudioFormat(a.name, a.sample_rate, a.layout.name)
-            start = stream.start_time if stream.start_time is not None else first.pts
-            fps = stream.average_rate or stream.guessed_rate
-            return _Probe(
-                index, path, v.name, v.width, v.height, fps, v.extradata, stream.time_base, start, first.dts, audio
-            )
+        container = opened.enter_context(av.open(str(path), options=_OPEN_OPTIONS))
+        if not container.streams.video:
+            raise BrokenMedia(f"{name} has no video stream")
+        stream = container.streams.video[0]
+        starts = _first_timestamps(stream) or _first_timestamps_by_demuxing(path)
+        if starts is None or stream.time_base is None:
+            raise BrokenMedia(f"{name} has no video frames")
+        v = stream.codec_context
+        audio = None
+        if container.streams.audio:
+            a = container.streams.audio[0].codec_context
+            audio = _AudioFormat(a.name, a.sample_rate, a.layout.name)
+        fps = stream.average_rate or stream.guessed_rate
+        return _Probe(
+            index, path, container, v.name, v.width, v.height, fps, v.extradata, stream.time_base, *starts, audio
+        )
     except av.error.FFmpegError as exc:
         raise BrokenMedia(f"{name} cannot be read: {ffmpeg_words(exc)}") from exc
+
+
+def _first_timestamps(stream: Any) -> tuple[int, int] | None:
+    """Where the video's picture starts (pts) and its first packet's dts, from the header: the
+    demuxer's sample index holds each packet's dts in the order it will read them. None when the
+    header does not say (a fragmented MP4, whose index grows as it is read)."""
+    entries = stream.index_entries
+    if stream.start_time is None or not len(entries):
+        return None
+    return stream.start_time, entries[0].timestamp
+
+
+def _first_timestamps_by_demuxing(path: Path) -> tuple[int, int] | None:
+    """The same, by reading the first video packet (in a container of its own, so the copy still
+    starts at the first packet)."""
+    with av.open(str(path), options=_OPEN_OPTIONS) as container:
+        stream = container.streams.video[0]
+        first = next((p for p in container.demux(stream) if p.dts is not None and p.pts is not None), None)
+        if first is None or first.pts is None or first.dts is None:
+            return None
+        return (stream.start_time if stream.start_time is not None else first.pts), first.dts
 
 
 def _avcc_parameter_sets(avcc: bytes | None) -> bytes:
@@ -414,6 +452,8 @@ class PyavStitcher:
         return "pyav/" + spec.output_key
 
     def poll(self, name: str) -> StitchJob:
+        from ..ports import StitchJob
+
         return StitchJob(name, done=True, key=name.removeprefix("pyav/"))
 
     def cancel(self, name: str) -> None:
