@@ -23,12 +23,13 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/longform serve $(if $(PORT),--port $(PORT))
 
-# Firebase mode only: the pinned SDK's browser modules, copied where index.html's import map looks.
+# Firebase mode only: the pinned SDK's browser modules, copied where index.html's import map looks;
+# web/config.json and web/prices.json, written every time (the prices follow the functions' params).
 FIREBASE_MODULES := app app-check auth firestore functions
 web: web/vendor/firebase/.copied
+	$(PY) -m devtools.web_config
 
 web/vendor/firebase/.copied: web/package.json web/package-lock.json Makefile $(STAMP)
-	$(PY) -m devtools.web_config
 	cd web && npm ci --silent --no-audit --no-fund
 	mkdir -p web/vendor/firebase
 	cp $(foreach m,$(FIREBASE_MODULES),web/node_modules/firebase/firebase-$(m).js) web/vendor/firebase/
@@ -81,7 +82,13 @@ check: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-bench: $(STAMP)
+# The bench also times `ffmpeg -f concat -c copy`, with the FFmpeg binary a pinned bench-only package ships.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@touch $@
+
+bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) bench/run.py
 
 # Also what an emulator suite that was killed (kill -9) left: its processes, functions/.env.local and

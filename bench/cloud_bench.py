@@ -49,7 +49,9 @@ def bench_gcs_stitch() -> list[Row]:
         for i, path in enumerate(_render_segments(Path(name) / "segments")):
             keys.append(f"jobs/bench/segments/{i}.mp4")
             blobs.upload(keys[-1], path)
-        spec = StitchSpec("bench", "u", tuple(keys), "jobs/bench/final/video.mp4", 1280, 720, STITCH_SECONDS, True)
+        spec = StitchSpec(
+            "bench", "u", "bench", tuple(keys), "jobs/bench/final/video.mp4", 1280, 720, STITCH_SECONDS, True
+        )
         start = time.perf_counter()
         PyavStitcher(blobs).start(spec)
         wall = time.perf_counter() - start

@@ -2,8 +2,10 @@
 
     functions/venv/bin/python bench/run.py        (or: make bench)
 
-Rows: the preview renderer's speed, the stitch against a plain file copy, chain=false
-concurrency against the ideal, and the orchestration overhead of a whole job.
+Rows: the preview renderer's speed, the stitch against a plain file copy, the stitch on Veo-like
+segments against `ffmpeg -f concat -c copy` and the byte-append floor (fresh processes, audio sync
+at every join), the media checks, chain=false concurrency against the ideal, and the
+orchestration overhead of a whole job.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from rich.table import Table
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "functions"), str(Path(__file__).resolve().parents[1])]
 
 from bench.cloud_bench import bench_gcs_stitch  # noqa: E402
+from bench.cold_import import bench_cold_import  # noqa: E402
 from bench.media_bench import Row, bench_integrity, bench_renderer, bench_stitch  # noqa: E402
+from bench.stitch_bench import bench_realistic_stitch  # noqa: E402
 from longform import bootstrap  # noqa: E402
 from longform.adapters.preview_video_model import PreviewVideoModel, render_preview  # noqa: E402
 from longform.config import Settings  # noqa: E402
@@ -142,12 +146,14 @@ def main() -> None:
     table = Table("measure", "result", "ratio / detail", "target", title="Longform benchmark")
     with tempfile.TemporaryDirectory(prefix="longform-bench-") as name:
         tmp = Path(name)
-        for part in (bench_renderer, bench_stitch, bench_integrity, bench_gcs_stitch):
+        for part in (bench_renderer, bench_stitch, bench_realistic_stitch, bench_integrity, bench_gcs_stitch):
             for row in part():
                 table.add_row(*row)
         for part in (bench_concurrency, bench_overhead):
             for row in part(tmp):
                 table.add_row(*row)
+        for row in bench_cold_import():
+            table.add_row(*row)
     console.print(table)
 
 

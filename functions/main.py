@@ -3,18 +3,28 @@
 Each handler hands the request and the one composition root (``Cloud``) to the ``longform.cloud``
 package. The composition builds its clients on first use, so ``firebase deploy`` can import this
 file to discover the functions without credentials.
+
+Every deployed function imports this file when an instance of it starts cold, so it imports
+only the decorators and what the params need; what a handler uses (the Inngest SDK, the Google
+Cloud clients, the workflow, firestore_fn for the trigger) is imported on its first call
+(``bench/cold_import.py`` times it).
 """
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from firebase_admin import initialize_app
-from firebase_functions import firestore_fn, https_fn, options, scheduler_fn
+from firebase_functions import https_fn, options, scheduler_fn
 
-from longform.cloud import callables, inngest_app, stitch_poller
+from longform.cloud import callables, firestore_trigger, inngest_app
 from longform.cloud.composition import Cloud
 from longform.cloud.params import DEPLOY, INNGEST_EVENT_KEY, INNGEST_SIGNING_KEY
 from longform.config import JOBS_COLLECTION
 from longform.logs import setup_json_logging
+
+if TYPE_CHECKING:
+    from firebase_functions import firestore_fn
 
 initialize_app()  # lazy credentials: the callables need it to verify ID and App Check tokens
 setup_json_logging()
@@ -72,11 +82,13 @@ def inngest_api(req: https_fn.Request) -> https_fn.Response:
     return inngest_app.handle(req, cloud)
 
 
-@firestore_fn.on_document_updated(
+@firestore_trigger.on_document_updated(  # firestore_fn.on_document_updated, imported at the first event
     document=JOBS_COLLECTION + "/{jobId}", region=REGION, timeout_sec=540, memory=options.MemoryOption.MB_512
 )
 def poll_transcoder_job(event: firestore_fn.Event[firestore_fn.Change[firestore_fn.DocumentSnapshot | None]]) -> None:
     """Complete (or fail) a job whose Transcoder stitch is running."""
+    from longform.cloud import stitch_poller
+
     change = event.data
     stitch_poller.on_job_updated(
         event.params["jobId"],

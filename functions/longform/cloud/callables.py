@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from firebase_functions import https_fn
 from firebase_functions.https_fn import FunctionsErrorCode, HttpsError
@@ -16,8 +16,10 @@ from flask import Request, Response
 
 from ..callable_protocol import CallableError, callable_error, read_body
 from ..errors import InvalidRequest
-from ..service import Caller
-from .composition import Cloud
+
+if TYPE_CHECKING:  # the service is imported by the first call (Cloud.service), not by main.py
+    from ..service import Caller
+    from .composition import Cloud
 
 BUDGET_CLAIM = "videoSecondsPerDay"  # a custom claim: the user's own daily budget (an app's paid plan)
 Handler = TypeVar("Handler", bound=Callable[[https_fn.CallableRequest[Any]], Any])
@@ -75,6 +77,8 @@ def delete_job(req: https_fn.CallableRequest[Any], cloud: Cloud) -> dict[str, An
 
 
 def caller(req: https_fn.CallableRequest[Any]) -> Caller | None:
+    from ..service import Caller
+
     # firebase_functions lets a call without a token through with auth None: the service refuses it.
     if req.auth is None or not req.auth.uid:
         return None

@@ -3,26 +3,29 @@
 ``main.py`` makes one ``Cloud`` and hands it to every entry point; tests make their own, giving
 fakes for any part (``Cloud(settings, jobs=…, pipeline=…)``). Each part is built on first use
 and kept, so importing ``main.py`` (which ``firebase deploy`` does to discover the functions)
-builds nothing and needs no credentials, and a callable never imports the Veo SDK.
+builds nothing and needs no credentials, and a callable never imports the Veo SDK. The modules
+behind a part (the Inngest SDK, the Google Cloud clients, the service and the workflow) are
+imported when the part is first built: each deployed function imports ``main.py`` when its
+instance starts cold, and pays only for what it uses (``bench/cold_import.py``).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import inngest
-
-from ..budget import SpendLimits
 from ..config import JOBS_COLLECTION, Settings
 from ..errors import PermanentError
-from ..ports import BlobStore, Engine, FrameExtractor, JobStore, MediaChecker, Stitcher, VideoModel
 from ..prices import Pricing
 from ..request import Limits
-from ..service import JobService
-from ..workflow import Pipeline
-from .inngest_client import APP_ID
+
+if TYPE_CHECKING:
+    import inngest
+
+    from ..ports import BlobStore, Engine, FrameExtractor, JobStore, MediaChecker, Stitcher, VideoModel
+    from ..service import JobService
+    from ..workflow import Pipeline
 
 _PIPELINE_PARTS = {"jobs", "blobs", "model", "frames", "stitcher", "checker"}
 
@@ -51,7 +54,13 @@ class Cloud:
     def inngest(self) -> inngest.Inngest:
         """The Inngest client. It reads INNGEST_EVENT_KEY / INNGEST_SIGNING_KEY / INNGEST_DEV from
         the environment (where Firebase puts the secrets); only serving or sending needs them."""
-        return self._part("inngest") or inngest.Inngest(app_id=APP_ID)
+        if client := self._part("inngest"):
+            return client  # type: ignore[no-any-return]
+        import inngest
+
+        from .inngest_client import APP_ID
+
+        return inngest.Inngest(app_id=APP_ID)
 
     @cached_property
     def firestore(self) -> Any:
@@ -82,6 +91,9 @@ class Cloud:
     def service(self) -> JobService:
         if service := self._part("service"):
             return service  # type: ignore[no-any-return]
+        from ..budget import SpendLimits
+        from ..service import JobService
+
         s = self.settings
         limits = Limits.of(s.video_model, s.veo_model, s.stitch_backend)
         budget = SpendLimits(s.user_seconds_per_day, s.project_seconds_per_day)
@@ -169,6 +181,8 @@ class Cloud:
     def pipeline(self) -> Pipeline:
         if pipeline := self._part("pipeline"):
             return pipeline  # type: ignore[no-any-return]
+        from ..workflow import Pipeline
+
         s = self.settings
         return Pipeline(
             jobs=self.jobs,

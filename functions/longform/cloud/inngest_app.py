@@ -2,24 +2,28 @@
 ``inngest_api`` HTTPS function of ``main.py``.
 
 The Flask app is built on the first request, not at import: in cloud mode the SDK refuses to
-serve without a signing key, and ``firebase deploy`` imports ``main.py`` with no secrets.
+serve without a signing key, and ``firebase deploy`` imports ``main.py`` with no secrets. The
+Inngest SDK and the functions' modules are imported then too, so that the other functions of
+``main.py``, which import this module, do not pay for them when they start cold.
 """
 
 from __future__ import annotations
 
 import functools
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flask
-import inngest
-import inngest.flask
 
-from . import generate_long_form_video, stitch_video
-from .composition import Cloud
+if TYPE_CHECKING:
+    import inngest
+
+    from .composition import Cloud
 
 
 def functions(cloud: Cloud) -> list[inngest.Function[Any]]:
+    from . import generate_long_form_video, stitch_video
+
     return [generate_long_form_video.create(cloud), stitch_video.create(cloud)]
 
 
@@ -43,6 +47,8 @@ def handle(request: flask.Request, cloud: Cloud) -> flask.Response:
 @functools.cache
 def _app(cloud: Cloud) -> tuple[flask.Flask, str]:
     """A Flask app serving the functions of ``cloud`` (one per composition: tests make their own)."""
+    import inngest.flask
+
     route = cloud.settings.inngest_serve_path or "/api/inngest"
     app = flask.Flask(__name__)
     inngest.flask.serve(
