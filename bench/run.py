@@ -27,6 +27,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "functions"), str(Path
 from bench.cloud_bench import bench_gcs_stitch  # noqa: E402
 from bench.cold_import import bench_cold_import  # noqa: E402
 from bench.media_bench import Row, bench_integrity, bench_renderer, bench_stitch  # noqa: E402
+from bench.polling_bench import bench_polling  # noqa: E402
 from bench.stitch_bench import bench_realistic_stitch  # noqa: E402
 from longform import bootstrap  # noqa: E402
 from longform.adapters.preview_video_model import PreviewVideoModel, render_preview  # noqa: E402
@@ -153,6 +154,8 @@ def main() -> None:
             for row in part(tmp):
                 table.add_row(*row)
         for row in bench_cold_import():
+            table.add_row(*row)
+        for row in bench_polling():
             table.add_row(*row)
     console.print(table)
 

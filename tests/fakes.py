@@ -164,6 +164,24 @@ class InMemoryBlobStore:
         return f"https://signed.example/{key}?expires={int(expires.total_seconds())}" if self.can_sign else None
 
 
+class SimClock:
+    """A simulated clock: ``sleep`` moves it on at once and is recorded. Shared by threads."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.now += max(0.0, seconds)
+
+
 class FakeVideoModel:
     """Writes ``video:<prompt>`` as the segment. ``failures[index]`` is a list of exceptions raised
     by successive starts of that segment; ``polls_until_done`` polls return not-done first."""
@@ -177,11 +195,21 @@ class FakeVideoModel:
         on_start: Callable[[SegmentSpec], None] | None = None,
         ended_with: dict[int, list[Exception]] | None = None,
         broken: dict[int, int] | None = None,
+        clock: SimClock | None = None,
+        latency: float = 0.0,
+        earliest_done_seconds: float = 0.0,
     ) -> None:
         """``ended_with[index]``: errors the successive operations of that scene end with (raised
         by their polls, as a finished operation with an error is). ``broken[index]``: how many of
-        that scene's first generations write a broken file (FakeMediaChecker refuses it)."""
+        that scene's first generations write a broken file (FakeMediaChecker refuses it). With a
+        ``clock``, an operation is also not done until ``latency`` seconds after its start, and
+        each poll's time is kept in ``polled_at``."""
         self.blobs = blobs
+        self.clock = clock
+        self.latency = latency
+        self.earliest_done_seconds = earliest_done_seconds
+        self.started_at: dict[str, float] = {}
+        self.polled_at: dict[str, list[float]] = {}
         self.failures = {i: list(errs) for i, errs in (failures or {}).items()}
         self.ended_with = {i: list(errs) for i, errs in (ended_with or {}).items()}
         self._operation_errors: dict[str, Exception] = {}
@@ -217,6 +245,9 @@ class FakeVideoModel:
                 self.running -= 1
         name = f"op/{spec.output_key}#{len(self.started)}"
         self.polls[name] = 0
+        if self.clock is not None:
+            self.started_at[name] = self.clock()
+            self.polled_at[name] = []
         with self._lock:
             pending_end = self.ended_with.get(spec.index)
             if pending_end:
@@ -225,9 +256,13 @@ class FakeVideoModel:
 
     def poll(self, operation: str) -> Operation:
         self.polls[operation] += 1
+        if self.clock is not None:
+            self.polled_at[operation].append(self.clock() - self.started_at[operation])
         if operation in self._operation_errors:
             raise self._operation_errors[operation]
         if self.polls[operation] <= self.polls_until_done:
+            return Operation(operation, done=False)
+        if self.clock is not None and self.clock() < self.started_at[operation] + self.latency:
             return Operation(operation, done=False)
         return Operation(operation, done=True, key=operation.removeprefix("op/").split("#")[0])
 

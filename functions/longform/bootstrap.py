@@ -69,7 +69,9 @@ def local(
         checker=PyavMediaChecker(blobs),
         pricing=pricing,
         poll_seconds=settings.poll_seconds,
-        max_polls=settings.max_polls,
+        poll_budget_seconds=settings.poll_budget_seconds,
+        poll_floor_seconds=settings.poll_floor_seconds,
+        max_wait_seconds=settings.max_wait_seconds,
     )
     retry = RetryPolicy(settings.retry_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
     runner = LocalRunner(pipeline, db, retry, settings.concurrency)

@@ -14,6 +14,7 @@ A bad value raises InvalidSetting naming the variable and the rule. The defaults
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from .rules import rule_of
 DEMO_PROJECT = "demo-longform"  # .firebaserc's project: the emulators and local mode; never a real one
 DEFAULT_REGION = "us-central1"
 JOBS_COLLECTION = "videoJobs"
+_TOPIC_ID = re.compile(r"[A-Za-z][A-Za-z0-9._~+%-]{2,254}")
 
 
 def _setting(default: Any, env: str | tuple[str, ...], where: str, about: str, **rules: Any) -> Any:
@@ -65,7 +67,8 @@ class Settings(BaseModel):
         gt=0,
     )
     retry_max_seconds: float = Field(60.0, ge=0)
-    max_polls: int = Field(60, ge=1)
+    # A Veo operation (or an in-function stitch) still running after this fails its scene (its job).
+    max_wait_seconds: float = Field(3600.0, gt=0)
 
     # -- Firebase params: the deployed functions ------------------------------------------------------
     bucket: str = _setting("", "LONGFORM_BUCKET", "param", "Cloud Storage bucket for segments and videos")
@@ -91,6 +94,13 @@ class Settings(BaseModel):
     transcoder_location: str = _setting(DEFAULT_REGION, "TRANSCODER_LOCATION", "param", "Transcoder API region")
     transcoder_endpoint: str = _setting(
         "", "TRANSCODER_ENDPOINT", "param", "Transcoder API endpoint (empty: the public one)"
+    )
+    # Read when deploy discovers the functions: it names the topic the Pub/Sub function listens on.
+    transcoder_topic: str = _setting(
+        "",
+        "TRANSCODER_TOPIC",
+        "deploy",
+        "Pub/Sub topic id the Transcoder publishes its jobs' end to (empty: no notice, the poller alone)",
     )
     # V4 signed URLs live at most 7 days.
     signed_url_hours: int = _setting(
@@ -125,7 +135,30 @@ class Settings(BaseModel):
         False, "ALLOW_ANONYMOUS", "param", "whether anonymous Firebase Auth accounts may start jobs"
     )
     poll_seconds: float = _setting(
-        10.0, "POLL_SECONDS", "param", "first wait between polls of a Veo operation (then ×1.5, at most 60 s)", ge=0
+        5.0,
+        "POLL_SECONDS",
+        "param",
+        "seconds between polls of a Veo operation or an in-function stitch, inside one poll step (0 to 60)",
+        ge=0,
+        le=60,
+    )
+    # One poll step waits this long at most, then hands back to Inngest, which runs the next one at
+    # once: well under the inngest_api function's timeout (1800 s), with room for the last poll.
+    poll_budget_seconds: int = _setting(
+        240,
+        "POLL_BUDGET_SECONDS",
+        "param",
+        "how long one poll step polls before it hands back to the durable loop (1 to 900)",
+        ge=1,
+        le=900,
+    )
+    poll_floor_seconds: float | None = _setting(
+        None,
+        "POLL_FLOOR_SECONDS",
+        "param",
+        "no poll of a new operation sooner than this (empty: the model's own, 30 s for Veo; lower for a stand-in)",
+        ge=0,
+        le=900,
     )
     # The poller's lease is its budget + 60 s, within the trigger's 540 s timeout.
     stitch_poll_budget_seconds: int = _setting(
@@ -138,6 +171,15 @@ class Settings(BaseModel):
     )
     stitch_max_poll_attempts: int = _setting(
         6, "STITCH_MAX_POLL_ATTEMPTS", "param", "poller invocations before a stitch is declared timed out", ge=1
+    )
+    # With TRANSCODER_TOPIC the Pub/Sub message ends the job; the poller is the safety net behind it.
+    stitch_safety_net_seconds: int = _setting(
+        120,
+        "STITCH_SAFETY_NET_SECONDS",
+        "param",
+        "with TRANSCODER_TOPIC: seconds after the stitch started before the poller first polls (0 to 480)",
+        ge=0,
+        le=480,
     )
     inngest_serve_origin: str = _setting(
         "",
@@ -159,8 +201,9 @@ class Settings(BaseModel):
     app_check_jwks_url: str = _setting(
         "", "APP_CHECK_JWKS_URL", "deploy", "where App Check's signing keys are read (tests only; empty: Google's)"
     )
-    # Inngest counts steps executing at once (a sleeping run holds no slot); the per-user limit also
-    # caps how many unchained segments of one job are in flight together.
+    # Inngest counts steps executing at once (a sleeping run holds no slot; a poll step holds one
+    # while it waits for Veo, up to POLL_BUDGET_SECONDS); the per-user limit also caps how many
+    # unchained segments of one job are in flight together.
     user_concurrency: int = _setting(2, "USER_CONCURRENCY", "deploy", "steps at once per user", ge=1)
     model_concurrency: int = _setting(10, "MODEL_CONCURRENCY", "deploy", "steps at once, all users: Veo's quota", ge=1)
 
@@ -169,6 +212,17 @@ class Settings(BaseModel):
     def _a_price_table(cls, value: str) -> str:
         if value:
             PRICES.merged(value)  # raises, naming what is wrong
+        return value
+
+    @field_validator("transcoder_topic")
+    @classmethod
+    def _a_topic_id(cls, value: str) -> str:
+        # Pub/Sub's rule for a topic id (projects/{project}/topics/{topic}).
+        if value and (not _TOPIC_ID.fullmatch(value) or value.startswith("goog")):
+            raise ValueError(
+                "must be a Pub/Sub topic id: 3 to 255 letters, digits or - _ . ~ + %, starting with a letter, "
+                "not with goog"
+            )
         return value
 
     @field_validator("veo_model")

@@ -298,16 +298,22 @@ class Job(_Record):
             raise IllegalTransition("progress 100 is only for a completed job")
         self.progress = progress
 
-    def start_segment(self, index: int, now: str | None = None, billed_usd: float = 0.0) -> Segment:
+    def start_segment(
+        self, index: int, now: str | None = None, billed_usd: float = 0.0, attempt: int | None = None
+    ) -> Segment:
         """One more attempt at segment ``index``; ``billed_usd``: what the last one cost, when it
-        made a video that was not kept (it failed the media check)."""
+        made a video that was not kept (it failed the media check). ``attempt``: which attempt this
+        is (1 for the first): a repeat of one already begun (a retried step) changes nothing, so it
+        is counted and billed once. Without it, the attempts go up by one."""
         self._require_running()
-        self.bill_scene(index, billed_usd)
         seg = self.segments[index]
         if seg.status is SegmentStatus.COMPLETED:
             raise IllegalTransition(f"segment {index} is already completed")
+        if attempt is not None and seg.attempts >= attempt:
+            return seg
+        self.bill_scene(index, billed_usd)
         seg.status = SegmentStatus.GENERATING
-        seg.attempts += 1
+        seg.attempts = attempt if attempt is not None else seg.attempts + 1
         seg.started_at = seg.started_at or now or utc_now()
         seg.error = None
         return seg

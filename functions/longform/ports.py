@@ -125,6 +125,10 @@ class Operation:
 
 
 class VideoModel(Protocol):
+    """A model may also say how soon an operation can possibly be done, as a float attribute
+    ``earliest_done_seconds`` (Veo: 30): the workflow does not poll one sooner. A model that does
+    not say is polled at once (``Pipeline.floor_seconds``)."""
+
     def start(self, spec: SegmentSpec) -> str:
         """Start generating; returns the operation name to poll."""
 

@@ -28,7 +28,8 @@ MIN_ID_PREFIX = 4  # as git: shorter prefixes are refused, not guessed
 RECENT_JOBS = 20
 # How long a job may go without a write before the sweeper calls it stuck. A queued job waits for
 # Inngest to start its run (seconds); a running one writes at every scene, and one scene's polls
-# may last an hour at most (60 polls, 60 s apart); a Transcoder stitch's poller writes every round.
+# may last an hour at most (Settings.max_wait_seconds, in poll steps of POLL_BUDGET_SECONDS); a
+# Transcoder stitch's poller writes every round.
 STUCK_AFTER = {
     Status.QUEUED: timedelta(minutes=10),
     Status.GENERATING: timedelta(minutes=90),

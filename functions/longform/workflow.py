@@ -4,37 +4,47 @@ Every side effect happens inside ``steps.run`` with an id made from data (``segm
 a replay (resume, retry, the next Inngest request) skips what is done and redoes nothing. Step
 results are small JSON: keys and operation names, never bytes.
 
-    start ─▶ per segment i: segment-i-begin ─▶ segment-i-start ─▶ segment-i-poll-n (sleep between)
-                            ─▶ segment-i-check ─▶ segment-i-done ─▶ [segment-i-last-frame]
+    start ─▶ per segment i: segment-i-start ─▶ segment-i-poll-n ─▶ [segment-i-last-frame]
           ─▶ stitch-begin ─▶ stitch-start ─▶ stitch-record ─▶ stitch-poll-n ─▶ stitch-check
           ─▶ stitch-link ─▶ stitch-complete
 
-Each step makes one fallible call (a store write, a model call, a file), so a retry redoes only
-the call that failed.
+A paid call is alone in its step with nothing after it: ``segment-i-start`` counts the attempt on
+the job (free and idempotent: the attempt's number is set, not added, and retried in the step) and
+then starts the model once, so a retry of the step asks the model again only when its first
+answer was lost. Every other call is free and idempotent, and the poll step makes several: it
+waits in itself, polls every few seconds (``Pipeline.poll_seconds``) for up to its budget
+(``poll_budget_seconds``), and when the operation is done checks the file and records the scene;
+a failed free call is retried at the next tick. Out of budget it hands back "not yet", and the
+durable loop runs the next poll step (``segment-i-poll-n+1``) at once. No poll comes sooner than
+the model could finish (``VideoModel.earliest_done_seconds``: Veo takes 30 s or more). So a scene
+costs three steps whatever Veo's time (Inngest allows 1,000 a run), and a finished operation is
+noticed within ``poll_seconds``.
 
-Integrity before acceptance: a segment is accepted (``done``) only once the media checker passes
-it — a container that parses, every packet there for its length, the asked codec, size, frame rate
-and audio — and the stitched video only once its packets, length and audio pass (``stitch-check``).
+Integrity before acceptance: a segment is accepted (recorded by its poll step) only once the media
+checker passes it — a container that parses, every packet there for its length, the asked codec,
+size, frame rate and audio — and the stitched video only once its packets, length and audio pass
+(``stitch-check``).
 
 A scene whose operation ends with a transient error, or whose file fails the check, is generated
-again (``segment-i-begin-1``, ``segment-i-start-1``, ``segment-i-poll-1-n`` …, at most
-``max_generations``); a scene made by an earlier run of the job (before a resume; the start step
-says which) is kept when its file is there and passes the check (``segment-i-reuse``), else it is
-made again (``segment-i-discard``); a scene that fails for good records its own reason on the job
-before its step fails.
+again (``segment-i-start-1``, ``segment-i-poll-1-n`` …, at most ``max_generations``); a scene made
+by an earlier run of the job (before a resume; the start step says which) is kept when its file is
+there and passes the check (``segment-i-reuse``), else it is made again (``segment-i-discard``); a
+scene that fails for good records its own reason on the job before its step fails.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from .errors import BrokenMedia, GenerationFailed, JobCancelled, PermanentError, QuotaExceeded
+from .errors import BrokenMedia, GenerationFailed, JobCancelled, PermanentError, QuotaExceeded, TransientError
 from .job import STOPPED, Job, SegmentStatus, Status
 from .job_events import log_quota_hit
 from .ports import (
@@ -72,14 +82,27 @@ class Pipeline:
     pricing: Pricing  # what each generation and the stitch cost, recorded on the job as it runs
     signed_url_hours: int = 72  # how long the final video's signed URL lives (at most 7 days)
     max_generations: int = 3  # per scene, when operations end with a transient error
-    poll_seconds: float = 10.0  # the first wait between polls; it grows by half each time
-    max_poll_seconds: float = 60.0
-    max_polls: int = 60
+    poll_seconds: float = 5.0  # between polls, inside a poll step
+    # How long one poll step waits before it hands back to the durable loop: well under the step's
+    # timeout (the Inngest endpoint's is 30 minutes).
+    poll_budget_seconds: float = 240.0
+    # No poll of a new operation sooner than this; None: the model's own (earliest_done_seconds).
+    poll_floor_seconds: float | None = None
+    max_wait_seconds: float = 3600.0  # an operation (or a stitch) still running after this fails
+    clock: Callable[[], float] = time.monotonic  # a simulated clock and sleep in tests and the bench
+    sleep: Callable[[float], None] = time.sleep
 
-    def wait_before_poll(self, n: int) -> float:
-        """Growing waits keep a long job's step count low (Inngest allows 1000 steps a run):
-        10, 15, 22, 34, 51, 60, 60 … seconds, so a 2-minute Veo operation takes 6 polls."""
-        return min(self.poll_seconds * 1.5**n, self.max_poll_seconds)
+    @property
+    def max_polls(self) -> int:
+        """Poll steps an operation gets: each one that hands back has waited its whole budget."""
+        return max(1, math.ceil(self.max_wait_seconds / self.poll_budget_seconds))
+
+    def floor_seconds(self) -> float:
+        """How long after its start a new operation is first polled: the model's
+        ``earliest_done_seconds`` (a VideoModel that does not say finishes at once), unless set."""
+        if self.poll_floor_seconds is not None:
+            return self.poll_floor_seconds
+        return float(getattr(self.model, "earliest_done_seconds", 0.0))
 
 
 def run_job(p: Pipeline, steps: Steps, job_id: str) -> None:
@@ -95,7 +118,8 @@ def generate_segments(p: Pipeline, steps: Steps, job_id: str) -> list[str]:
     request = VideoRequest.model_validate(started["request"])
     user_id: str = started["userId"]
     made: dict[str, str] = started.get("made") or {}
-    make = partial(_segment, p, steps, job_id, user_id, request, made)
+    attempts: dict[str, int] = started.get("attempts") or {}
+    make = partial(_segment, p, steps, job_id, user_id, request, made, attempts)
     if not request.chain:
         return steps.parallel([partial(make, i, None) for i in range(len(request.prompts))])
     keys: list[str] = []
@@ -117,9 +141,10 @@ def start_stitch(p: Pipeline, steps: Steps, job_id: str, keys: list[str]) -> str
 
 
 def wait_for_stitch(p: Pipeline, steps: Steps, job_id: str, name: str) -> None:
-    """Poll the stitch to its end and complete the job (the in-process path; the cloud path has a poller)."""
+    """Poll the stitch to its end and complete the job (the in-process path; the cloud path has a
+    poller). Each ``stitch-poll-n`` step polls every ``poll_seconds`` within its budget."""
     for n in range(p.max_polls):
-        key: str | None = steps.run(f"stitch-poll-{n}", partial(_poll_stitch, p, job_id, name))
+        key: str | None = steps.run(f"stitch-poll-{n}", partial(_await_stitch, p, job_id, name, n == 0))
         if key is not None:
             steps.run("stitch-check", partial(_check_video, p, job_id, key))
             url: str | None = steps.run(
@@ -127,8 +152,7 @@ def wait_for_stitch(p: Pipeline, steps: Steps, job_id: str, name: str) -> None:
             )
             steps.run("stitch-complete", partial(_complete, p, job_id, key, url))
             return
-        steps.sleep(f"stitch-wait-{n}", p.wait_before_poll(n))
-    raise PermanentError(f"the stitch {name} did not finish after {p.max_polls} polls")
+    raise PermanentError(f"the stitch {name} did not finish within {_duration(p.max_wait_seconds)}")
 
 
 def fail_job(jobs: JobStore, job_id: str, reason: str, step_id: str | None) -> Job:
@@ -167,7 +191,10 @@ def _every_scene(job: Job, reason: str) -> str:
 def _start(p: Pipeline, job_id: str) -> dict[str, Any]:
     job = p.jobs.update(job_id, _alive(_running))
     made = {str(s.index): p.blobs.key_of(s.uri) for s in job.segments if s.status is SegmentStatus.COMPLETED and s.uri}
-    return {"request": job.request, "userId": job.user_id, "made": made}
+    # Each scene's attempts before this run: a generation's start sets the scene's to one more than
+    # these plus the generations before it in this run, so a retried start counts it once.
+    attempts = {str(s.index): s.attempts for s in job.segments if s.attempts}
+    return {"request": job.request, "userId": job.user_id, "made": made, "attempts": attempts}
 
 
 def _running(job: Job) -> None:
@@ -186,6 +213,7 @@ def _segment(
     user_id: str,
     request: VideoRequest,
     made: dict[str, str],
+    attempts: dict[str, int],
     index: int,
     first_frame: str | None,
 ) -> str:
@@ -214,42 +242,52 @@ def _segment(
         steps.run(f"segment-{index}-discard", partial(_discard_segment, p, job_id, index, wrong))
     why = ""
     broken = False  # the last generation made a video that failed the check: it is paid for
+    before = attempts.get(str(index), 0)
     for generation in range(p.max_generations):
-        # One fallible call a step, so a retry redoes only that call. The first generation's step
-        # ids are the plain ones; a new generation (after an operation that ended with a transient
-        # error) gets ids of its own: segment-3-begin-1, segment-3-start-1, segment-3-poll-1-0, …
+        # The first generation's step ids are the plain ones; a new generation (after an operation
+        # that ended with a transient error, or a broken file) gets ids of its own:
+        # segment-3-start-1, segment-3-poll-1-0, …
         g = f"-{generation}" if generation else ""
-        steps.run(f"segment-{index}-begin{g}", partial(_begin_segment, p, job_id, index, broken))
-        started: str | dict[str, str] = steps.run(f"segment-{index}-start{g}", partial(_start_segment, p, spec))
+        attempt = before + generation + 1
+        started: str | dict[str, str] = steps.run(
+            f"segment-{index}-start{g}", partial(_start_generation, p, spec, attempt, broken)
+        )
         operation = started["operation"] if isinstance(started, dict) else started
+        last = generation + 1 == p.max_generations
         for n in range(p.max_polls):
-            last = generation + 1 == p.max_generations
-            polled: str | dict[str, str] | None = steps.run(
-                f"segment-{index}-poll{g}-{n}", partial(_poll_segment, p, job_id, index, operation, last)
+            polled: str | dict[str, Any] | None = steps.run(
+                f"segment-{index}-poll{g}-{n}",
+                partial(_await_segment, p, job_id, index, operation, expected, last, n == 0),
             )
-            if isinstance(polled, str):
-                problem: str | None = steps.run(
-                    f"segment-{index}-check{g}", partial(_check_segment, p, job_id, index, polled, expected, last)
-                )
-                if problem is None:
-                    steps.run(f"segment-{index}-done", partial(_complete_segment, p, job_id, index, polled))
-                    return polled
-                why, broken = problem, True  # a new generation, as for an operation that failed
-                break
-            if polled is not None:  # {"again": reason}: this operation failed for a reason that may pass
-                why, broken = polled["again"], False
-                break
-            steps.sleep(f"segment-{index}-wait{g}-{n}", p.wait_before_poll(n))
+            if polled is None or isinstance(polled, str):
+                # Still running at the end of that step's budget: poll again. (A key alone is a poll
+                # of a run begun before polls checked and recorded the scene: the next one does.)
+                continue
+            if "key" in polled:
+                key: str = polled["key"]
+                return key
+            # {"again": reason, "broken": …}: the operation failed for a reason that may pass, or
+            # made a file that failed the check: a new generation
+            why, broken = polled["again"], bool(polled.get("broken"))
+            break
         else:
-            raise PermanentError(f"scene {index + 1}: the model did not finish after {p.max_polls} polls")
+            raise PermanentError(f"scene {index + 1}: the model did not finish within {_duration(p.max_wait_seconds)}")
     raise AssertionError(f"scene {index + 1}: the last generation's poll returned {why!r}")  # it raises
 
 
-def _begin_segment(p: Pipeline, job_id: str, index: int, last_was_broken: bool = False) -> None:
-    # One step a generation: the attempt is counted before the model is asked; a last generation
-    # whose video failed the check is paid for here, with it.
+def _start_generation(p: Pipeline, spec: SegmentSpec, attempt: int, last_was_broken: bool) -> dict[str, str]:
+    """Count the attempt on the job, then start the model — once: if it fails, the step fails
+    and its retry starts it again (and counts nothing twice)."""
+    _free(p, partial(_begin_segment, p, spec.job_id, spec.index, attempt, last_was_broken))
+    return _start_segment(p, spec)
+
+
+def _begin_segment(p: Pipeline, job_id: str, index: int, attempt: int, last_was_broken: bool = False) -> None:
+    # The attempt is counted before the model is asked; a last generation whose video failed the
+    # check is paid for here, with it. Both once: a repeat of this attempt's write changes nothing.
     def begin(j: Job) -> None:
-        j.start_segment(index, billed_usd=p.pricing.scene_usd(j.video_request) if last_was_broken else 0.0)
+        billed = p.pricing.scene_usd(j.video_request) if last_was_broken else 0.0
+        j.start_segment(index, billed_usd=billed, attempt=attempt)
 
     p.jobs.update(job_id, _alive(begin))
 
@@ -280,6 +318,45 @@ def _scene_failed(
     return PermanentError(reason)
 
 
+def _await_segment(
+    p: Pipeline, job_id: str, index: int, operation: str, expected: MediaExpectation, last: bool, first: bool
+) -> dict[str, Any] | None:
+    """One poll step of a scene: poll within the budget (the ``first`` of a generation no sooner
+    than the model could be done); once the operation is done, check its file and record the scene.
+    Returns ``{"key": key}`` once the scene is made and recorded; None when the operation still
+    runs at the end of the budget; ``{"again": reason, "broken": bool}`` when a new generation is
+    to be made: the operation ended with an error a new one may not meet, or its file failed the
+    check (``broken``: that video is paid for). On the ``last`` generation allowed, those fail the
+    scene instead."""
+    done = _SceneProgress()
+
+    def tick() -> dict[str, Any] | None:
+        if done.key is None:
+            polled = _poll_segment(p, job_id, index, operation, last)
+            if not isinstance(polled, str):
+                return polled  # None: it still runs; {"again": reason}: a new generation
+            done.key = polled
+        if not done.checked:
+            problem = _check_segment(p, job_id, index, done.key, expected, last)
+            if problem is not None:
+                return {"again": problem, "broken": True}
+            done.checked = True
+        _complete_segment(p, job_id, index, done.key)
+        return {"key": done.key}
+
+    # The first poll of a generation comes no sooner than the model could be done; a later step's
+    # first poll comes a tick after the last one of the step before (which just handed back).
+    return _within_budget(p, p.floor_seconds() if first else p.poll_seconds, tick)
+
+
+@dataclass
+class _SceneProgress:
+    """How far one poll step got, so a tick after a failed call goes on from there."""
+
+    key: str | None = None  # the video's key, once the operation is done
+    checked: bool = False  # the file passed the check
+
+
 def _poll_segment(
     p: Pipeline, job_id: str, index: int, operation: str, last: bool = True
 ) -> str | dict[str, str] | None:
@@ -299,6 +376,60 @@ def _poll_segment(
     if not op.done or op.key is None:
         return None
     return op.key
+
+
+def _within_budget(p: Pipeline, floor: float, tick: Callable[[], T | None]) -> T | None:
+    """Call ``tick`` — first ``floor`` seconds from now, then every ``poll_seconds`` — until it
+    answers (anything but None), or until the next tick would come after ``poll_budget_seconds``
+    from now: then None, and the durable loop runs the next poll step. A TransientError of a tick is a missed
+    tick, tried again at the next one (a poll, a check and a record are free and idempotent); a
+    step whose every tick missed fails with the last error, for the engine to retry with backoff."""
+    began = p.clock()
+    deadline = began + p.poll_budget_seconds
+    at = began + min(floor, p.poll_budget_seconds)
+    missed: TransientError | None = None
+    answered = False
+    while True:
+        _sleep_until(p, at)
+        wait_at_least = 0.0
+        try:
+            result = tick()
+        except TransientError as exc:
+            log.warning("missed a tick, trying again in %.0f s: %s", max(p.poll_seconds, exc.retry_after or 0), exc)
+            missed, wait_at_least = exc, exc.retry_after or 0.0
+        else:
+            if result is not None:
+                return result
+            answered = True
+        at = max(at + p.poll_seconds, p.clock() + wait_at_least)
+        if at > deadline:
+            if missed is not None and not answered:
+                raise missed
+            return None
+
+
+def _sleep_until(p: Pipeline, at: float) -> None:
+    delay = at - p.clock()
+    if delay > 0:
+        p.sleep(delay)
+
+
+def _free(p: Pipeline, call: Callable[[], T], tries: int = 3, pause: float = 1.0) -> T:
+    """A free, idempotent call (a job write), tried again in the step when it fails transiently:
+    a step that also makes a paid call is then retried, and that call repeated, less often."""
+    for attempt in range(1, tries + 1):
+        try:
+            return call()
+        except TransientError as exc:
+            if attempt == tries:
+                raise
+            log.warning("a write failed, trying again: %s", exc)
+            p.sleep(max(pause * attempt, exc.retry_after or 0.0))
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} minutes" if seconds >= 120 else f"{seconds:g} s"
 
 
 def expected_media(request: VideoRequest, scenes: int = 1) -> MediaExpectation:
@@ -401,6 +532,12 @@ def _record_stitch(p: Pipeline, job_id: str, name: str) -> None:
 def _poll_stitch(p: Pipeline, job_id: str, name: str) -> str | None:
     result = counting_quota(p.jobs, job_id, None, lambda: p.stitcher.poll(name))
     return result.key if result.done else None
+
+
+def _await_stitch(p: Pipeline, job_id: str, name: str, first: bool) -> str | None:
+    """One poll step of the stitch: the final video's key, or None at the end of the budget. The
+    first polls at once (the in-function stitch is done when it starts)."""
+    return _within_budget(p, 0.0 if first else p.poll_seconds, partial(_poll_stitch, p, job_id, name))
 
 
 def _complete(p: Pipeline, job_id: str, key: str, url: str | None) -> None:

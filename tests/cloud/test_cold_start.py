@@ -104,3 +104,47 @@ def test_the_trigger_hands_an_update_to_the_poller_through_the_library() -> None
     assert (out["before"], out["after"]) == (False, True)
     update = ["job-1", {"status": "generating", "segments": 3}, {"status": "stitching", "segments": 3}]
     assert out["seen"] == [update, update]
+
+
+def test_with_a_transcoder_topic_a_cold_import_still_loads_no_client_sdk_or_workflow() -> None:
+    declared = "hasattr(main, 'settle_transcoder_job')"
+    code = f"import json, sys\nimport main\nprint(json.dumps([{declared}, sorted(sys.modules)]))"
+    result = run_in_functions(code, TRANSCODER_TOPIC="transcoder-jobs")
+    assert result.returncode == 0, result.stderr
+    declared, loaded = json.loads(result.stdout)
+    assert declared
+    assert [m for m in DEFERRED if m in set(loaded)] == []
+
+
+# As Eventarc delivers a message of the Transcoder topic (a structured CloudEvent whose data is the
+# Pub/Sub message, base64 data), to main's settle_transcoder_job; the use case is replaced by a recorder.
+DELIVER_NOTICE = """
+import base64, json
+from cloudevents.http import CloudEvent
+import main
+from longform.cloud import stitch_notifications
+
+seen = []
+stitch_notifications.on_message = lambda message, cloud: seen.append([message.message_id, message.json])
+notice = {"job": {"name": "projects/1/locations/us-central1/jobs/j-1", "state": "SUCCEEDED"}}
+data = base64.b64encode(json.dumps(notice).encode()).decode()
+attributes = {
+    "type": "google.cloud.pubsub.topic.v1.messagePublished",
+    "source": "//pubsub.googleapis.com/projects/demo-longform/topics/transcoder-jobs",
+    "id": "e-1", "specversion": "1.0", "time": "2026-11-30T10:00:00.123Z",
+}
+message = {"data": data, "messageId": "m-1", "message_id": "m-1", "publishTime": "2026-11-30T10:00:00.123Z",
+           "publish_time": "2026-11-30T10:00:00.123Z"}
+event = CloudEvent(attributes, {"message": message, "subscription": "projects/demo-longform/subscriptions/s"})
+main.settle_transcoder_job(event)
+print(json.dumps(seen))
+"""
+
+
+def test_the_pubsub_function_hands_the_transcoder_notice_to_the_use_case_through_the_library() -> None:
+    result = run_in_functions(
+        DELIVER_NOTICE, TRANSCODER_TOPIC="transcoder-jobs", FIREBASE_CONFIG=json.dumps({"projectId": "demo-longform"})
+    )
+    assert result.returncode == 0, result.stderr
+    notice = {"job": {"name": "projects/1/locations/us-central1/jobs/j-1", "state": "SUCCEEDED"}}
+    assert json.loads(result.stdout) == [["m-1", notice]]

@@ -93,3 +93,28 @@ def test_the_region_setting_places_every_function() -> None:
     result = run_discovery(LONGFORM_REGION="europe-west4")
     assert result.returncode == 0, result.stderr
     assert {tuple(e["region"]) for e in yaml.safe_load(result.stdout)["endpoints"].values()} == {("europe-west4",)}
+
+
+def test_with_a_transcoder_topic_a_pubsub_function_settles_its_notices() -> None:
+    result = run_discovery(TRANSCODER_TOPIC="transcoder-jobs")
+    assert result.returncode == 0, result.stderr
+    endpoints = yaml.safe_load(result.stdout)["endpoints"]
+    assert set(endpoints) == {
+        *CALLABLES,
+        "inngest_api",
+        "poll_transcoder_job",
+        "remove_old_media",
+        "sweep_stuck_jobs",
+    } | {"settle_transcoder_job"}
+    settle = endpoints["settle_transcoder_job"]
+    trigger = settle["eventTrigger"]
+    assert trigger["eventType"] == "google.cloud.pubsub.topic.v1.messagePublished"
+    assert trigger["eventFilters"] == {"topic": "transcoder-jobs"}
+    assert trigger["retry"] is False  # a notice not acted on is the poller's to finish
+    assert (settle["region"], settle["timeoutSeconds"]) == (["us-central1"], 300)
+
+
+def test_a_bad_transcoder_topic_stops_discovery_naming_it() -> None:
+    result = run_discovery(TRANSCODER_TOPIC="goog-jobs")
+    assert result.returncode != 0
+    assert "TRANSCODER_TOPIC: must be a Pub/Sub topic id" in result.stderr

@@ -371,7 +371,9 @@ def test_every_unchained_scene_that_fails_keeps_its_own_reason_and_the_job_names
     blobs = InMemoryBlobStore()
     blocked = GenerationFailed("Veo's safety filters blocked the video: violence", again=False)
     refused = GenerationFailed("Veo failed to generate the video (code 3): bad prompt", again=False)
-    model = FakeVideoModel(blobs, polls_until_done=1, ended_with={1: [blocked], 3: [refused]})
+    # Each start takes a moment, so that locally all four scenes are begun before one fails (no
+    # scene starts after a failure).
+    model = FakeVideoModel(blobs, polls_until_done=1, ended_with={1: [blocked], 3: [refused]}, seconds=0.05)
     world = make_world(blobs=blobs, model=model)
     job = engine.run(world, world.submit(4, chain=False))
 

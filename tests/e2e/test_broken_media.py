@@ -84,6 +84,6 @@ def test_a_scene_broken_in_every_generation_fails_the_job_naming_the_scene_and_t
         f"scene 2: 3 generations failed, the last made a broken file: {segment_key(job.job_id, 1)}: "
         "the file is truncated"
     ), job.error
-    assert job.error_step == "segment-1-check-2"
+    assert job.error_step == "segment-1-poll-2-0"  # the third generation's poll step, which checks its file
     assert [s.status for s in job.segments] == [SegmentStatus.COMPLETED, SegmentStatus.FAILED, SegmentStatus.PENDING]
     assert not (tmp_path / "data" / "blobs" / final_key(job.job_id)).exists()

@@ -43,7 +43,7 @@ def test_a_chained_job_through_veo_cloud_storage_and_firestore_ends_in_a_real_vi
 
     with VertexStandIn(on_generate=veo_renders_into(gcs)) as vertex:
         client = veo_client("demo-longform", "us-central1", vertex.url, credentials=Credentials(token="local"))
-        model = VeoVideoModel(client, MODEL, bucket)
+        model = VeoVideoModel(client, MODEL, bucket, earliest_done_seconds=0)  # the stand-in is quick
         pipeline = Pipeline(
             jobs,
             gcs,

@@ -13,6 +13,10 @@ from devtools.emulator_suite import EmulatorSuite, Ports, SuiteUnavailable
 from tests.conftest import unavailable
 
 SLEEP_FACTOR = 0.05  # Inngest sleeps and retry backoff (10 s, 20 s…) at a twentieth
+# With the Pub/Sub emulator the Transcoder's notice ends each job; the poller waits this long after
+# a stitch started before it polls, so a job ended sooner was ended by the notice.
+SAFETY_NET_SECONDS = 30
+TRANSCODER_SECONDS = 1.0  # how long the Transcoder stand-in's jobs run
 LOCK_WAIT = 900.0  # seconds to wait for another session's suite to stop
 
 
@@ -25,6 +29,8 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorSuite]:
         poll_seconds=1,
         stitch_poll_budget_seconds=30,
         lock_wait=LOCK_WAIT,
+        stitch_safety_net_seconds=SAFETY_NET_SECONDS,
+        transcoder_seconds=TRANSCODER_SECONDS,
     )
     try:
         emulators.start()

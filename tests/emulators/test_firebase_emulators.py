@@ -1,8 +1,10 @@
 """Longform as deployed, whole, on the Firebase emulator suite: a user of the Auth emulator calls
 ``trigger_long_form_video_job`` on the Functions emulator; the Inngest stand-in runs the job
 through ``inngest_api``; Veo (its stand-in) renders real segments into the Cloud Storage
-emulator; the Transcoder stand-in joins them; ``poll_transcoder_job`` fires on the Firestore
-emulator and completes the job. Each test watches its job document with a Firestore listener."""
+emulator; the Transcoder stand-in joins them and, with the Pub/Sub emulator, announces the end of
+its job, which ``settle_transcoder_job`` receives and completes the job on (``poll_transcoder_job``
+fires on the Firestore emulator too, and waits behind it; without the Pub/Sub emulator it completes
+the job). Each test watches its job document with a Firestore listener."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import FieldFilter
 from google.oauth2 import service_account
 
-from devtools.emulator_suite import BUCKET, PROJECT, REGION, EmulatorSuite
+from devtools.emulator_suite import BUCKET, PROJECT, REGION, TOPIC, EmulatorSuite
 from devtools.media import probe
 from devtools.vertex_standin import PREDICT, HttpFailure, Outcome
 from longform.adapters.firestore_job_store import FirestoreJobStore
@@ -39,6 +41,8 @@ from longform.job import Job, SegmentStatus, Status, idempotent_job_id
 from longform.ports import StitchSpec, final_key
 from longform.prices import PRICES
 from longform.request import validate_request
+from tests.conftest import unavailable
+from tests.emulators.conftest import SAFETY_NET_SECONDS
 
 pytestmark = pytest.mark.slow
 
@@ -171,7 +175,7 @@ def generations_of(suite: EmulatorSuite, job_id: str) -> list[dict[str, Any]]:
 
 def asked_of_veo(suite: EmulatorSuite, job_id: str, generations: int = 1) -> None:
     """Wait until Veo was asked for the job's scene: a scene is begun (its status "generating"),
-    then, a step later, asked of the model."""
+    then, in the same step, a moment later, asked of the model."""
     deadline = time.monotonic() + 30
     while len(generations_of(suite, job_id)) < generations and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -249,6 +253,59 @@ def test_a_signed_in_users_chained_job_runs_through_the_emulators_into_a_real_vi
     # the lines the log-based metrics count (monitoring/log-metrics): three scenes made, one job ended
     events = [entry["event"] for entry in mine if "event" in entry]
     assert sorted(events) == ["job_finished"] + ["scene_completed"] * 3
+
+
+def function_lines(suite: EmulatorSuite, job_id: str) -> list[dict[str, Any]]:
+    """The functions' JSON log lines about the job, as the Functions emulator printed them."""
+    lines = [
+        json.loads(line[line.index("{") :]) for line in suite.firebase_log().splitlines() if line.startswith(">  {")
+    ]
+    return [entry for entry in lines if entry.get("jobId") == job_id]
+
+
+def test_the_transcoders_pubsub_notice_completes_the_job_within_seconds_with_no_poll(
+    suite: EmulatorSuite, db: firestore.Client
+) -> None:
+    if suite.pubsub is None:
+        unavailable(f"the Transcoder's Pub/Sub notice on the emulators: {suite.pubsub_note}")
+    assert suite.standins is not None
+    transcoder = suite.standins.transcoder
+    with start_job(suite, db, "pubsub-notice") as (uid, _, job_id, watch):
+        job = watch.wait_for(finished)
+    assert job.status is Status.COMPLETED, job.error
+    assert job.stitch_job is not None
+
+    # The Transcoder stand-in ended the job by itself and announced it as the service does
+    name = job.stitch_job
+    [config] = [j["config"] for n, j in transcoder.jobs.items() if n == name]
+    assert config["pubsubDestination"] == {"topic": f"projects/{PROJECT}/topics/{TOPIC}"}
+    assert [m for t, m in transcoder.published if m["job"]["name"] == name] == [
+        {"job": {"name": name, "state": "SUCCEEDED"}}
+    ]
+    assert transcoder.publish_errors == []
+
+    # ... and the job was completed a moment later: by the notice, since the poller polls no sooner
+    # than SAFETY_NET_SECONDS after the stitch started
+    completed = datetime.fromisoformat(job.timings["completedAt"]).timestamp()
+    stitch_started = datetime.fromisoformat(job.timings["stitchStartedAt"]).timestamp()
+    latency = completed - transcoder.finished_at[name]
+    # 0.1 s measured here on a warm worker, 1.3 s when the test runs alone (the worker's cold start)
+    assert 0 <= latency < 5, f"completed {latency:.2f} s after the Transcoder job ended"
+    assert completed - stitch_started < SAFETY_NET_SECONDS
+    gets = [path for method, path in transcoder.requests if method == "GET" and path == f"/v1/{name}"]
+    assert len(gets) == 1  # the notice's check with the Transcoder: no poll was needed
+    assert job.cost is not None and job.cost.stitch_usd == pytest.approx(STITCH_USD)
+
+    # the log lines say who did what: the poller waited, the notice ended the job
+    deadline = time.monotonic() + 10
+    while not [e for e in function_lines(suite, job_id) if e["message"].startswith("stitch done")]:
+        assert time.monotonic() < deadline, "no 'stitch done' line"
+        time.sleep(0.2)
+    mine = function_lines(suite, job_id)
+    [done] = [e for e in mine if e["message"].startswith("stitch done")]
+    assert (done["step"], done["userId"]) == ("stitch-notified", uid)
+    assert any(e.get("step") == "stitch-poll" and e["message"].startswith("waiting up to") for e in mine)
+    print(f"completed {latency:.2f} s after the Transcoder stand-in ended the job")
 
 
 def test_a_second_user_cannot_read_someone_elses_job(suite: EmulatorSuite, db: firestore.Client) -> None:

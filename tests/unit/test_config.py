@@ -44,6 +44,10 @@ def test_values_come_from_their_environment_names_and_empty_ones_count_as_unset(
         ("SIGNED_URL_HOURS", "169", "must be at most 168"),
         ("MAX_ACTIVE_JOBS", "0", "must be at least 1"),
         ("STITCH_POLL_BUDGET_SECONDS", "600", "must be at most 480"),
+        ("POLL_SECONDS", "61", "must be at most 60"),
+        ("POLL_BUDGET_SECONDS", "0", "must be at least 1"),
+        ("POLL_BUDGET_SECONDS", "1800", "must be at most 900"),
+        ("POLL_FLOOR_SECONDS", "-5", "must be at least 0"),
         ("STITCH_BACKEND", "gpu", "must be one of 'transcoder' or 'ffmpeg'"),
         ("VIDEO_MODEL", "sora", "must be one of 'veo' or 'preview'"),
         ("VEO_MODEL", "imagen-3", r"must match ^veo-[a-z0-9.-]+$"),
@@ -60,7 +64,7 @@ def test_a_bad_value_is_refused_naming_the_variable_the_rule_and_the_value(name:
 
 def test_only_reads_just_the_named_fields() -> None:
     settings = Settings.from_env({"LONGFORM_REGION": "europe-west4", "POLL_SECONDS": "-1"}, only={"region"})
-    assert settings.region == "europe-west4" and settings.poll_seconds == 10
+    assert settings.region == "europe-west4" and settings.poll_seconds == 5
 
 
 def test_changes_are_validated_like_the_environment() -> None:
@@ -78,3 +82,19 @@ def test_every_setting_has_one_environment_name_and_says_where_it_applies() -> N
         Settings.fields_for("param")
     )
     assert {"LONGFORM_REGION", "USER_CONCURRENCY", "MODEL_CONCURRENCY"} <= set(Settings.fields_for("deploy"))
+
+
+def test_the_poll_settings_reach_the_pipeline_on_both_compositions(tmp_path: Path) -> None:
+    from longform import bootstrap
+    from longform.cloud.composition import Cloud
+    from tests.fakes import InMemoryJobStore
+
+    env = {"POLL_SECONDS": "2", "POLL_BUDGET_SECONDS": "120", "POLL_FLOOR_SECONDS": "1.5"}
+    settings = Settings.from_env({**env, "VIDEO_MODEL": "preview", "STITCH_BACKEND": "ffmpeg"})
+    local = bootstrap.local(settings.with_(data_dir=tmp_path / "data")).pipeline
+    cloud = Cloud(settings.with_(local_dir=tmp_path / "bucket"), jobs=InMemoryJobStore()).pipeline
+    for pipeline in (local, cloud):
+        assert (pipeline.poll_seconds, pipeline.poll_budget_seconds, pipeline.poll_floor_seconds) == (2, 120, 1.5)
+        assert pipeline.max_polls == 30  # an hour in steps of two minutes
+    unset = Settings.from_env({"POLL_FLOOR_SECONDS": ""})
+    assert (unset.poll_floor_seconds, unset.poll_seconds, unset.poll_budget_seconds) == (None, 5, 240)

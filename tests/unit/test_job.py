@@ -101,6 +101,15 @@ def test_each_start_of_a_segment_counts_an_attempt_and_keeps_the_first_start_tim
     assert job.segments[1].started_at == "2026-01-01T00:00:00.000Z"
 
 
+def test_a_numbered_attempt_begun_again_is_counted_and_billed_once() -> None:
+    job = job_in(Status.GENERATING)
+    job.start_segment(1, attempt=1)
+    job.start_segment(1, billed_usd=1.2, attempt=2)  # the first made a broken video: paid for here
+    job.start_segment(1, billed_usd=1.2, attempt=2)  # its step retried after the write went through
+    assert (job.segments[1].attempts, job.segments[1].billed_generations) == (2, 1)
+    assert job.segments[1].cost_usd == 1.2
+
+
 def test_segments_change_only_while_generating() -> None:
     with pytest.raises(IllegalTransition):
         new_job().start_segment(0)

@@ -222,6 +222,14 @@ class FirestoreJobStore:
         with _mapped_errors():
             return [_job(snapshot) for snapshot in query.stream()]
 
+    def with_stitch_job(self, name: str) -> Job | None:
+        """The job whose stitch is ``name`` (its ``stitchJob``: a Transcoder job), or None. Only
+        this store is asked: Transcoder jobs, and the Pub/Sub notices about them, are the cloud's."""
+        query = self.jobs.where(filter=firestore.FieldFilter("stitchJob", "==", name)).limit(1)
+        with _mapped_errors():
+            found = [_job(snapshot) for snapshot in query.stream()]
+        return found[0] if found else None
+
     def delete(self, job_id: str) -> None:
         with _mapped_errors():
             self.jobs.document(job_id).delete()

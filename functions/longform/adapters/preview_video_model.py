@@ -292,6 +292,8 @@ _PREFIX = "preview/"
 class PreviewVideoModel:
     """A VideoModel that renders locally and synchronously: ``start`` returns a finished operation."""
 
+    earliest_done_seconds = 0.0  # done when start returns: polled at once
+
     def __init__(self, blobs: BlobStore) -> None:
         self.blobs = blobs
 

@@ -13,6 +13,13 @@ stops it if it still runs.
 ``poll`` is called by the Firestore-triggered poller, which owns retries and backoff: the client's
 own retry of ``get_job`` (ServiceUnavailable, for up to 60 s) is turned off so one poll is one
 request and a 503 comes back at once as a TransientError.
+
+With a ``topic`` (a Pub/Sub topic id of the project), each job's config carries
+``pubsubDestination.topic = projects/{project}/topics/{topic}``: when the job ends (SUCCEEDED or
+FAILED, no other state) the service publishes ``{"job": {"name", "state", "error"}}`` there
+(https://cloud.google.com/transcoder/docs/how-to/create-pub-sub), which the Pub/Sub function
+receives (cloud/stitch_notifications.py). The Transcoder's service agent
+(service-PROJECT_NUMBER@gcp-sa-transcoder.iam.gserviceaccount.com) needs pubsub.topics.publish on it.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from google.cloud.video.transcoder_v1.types import (
     JobConfig,
     MuxStream,
     Output,
+    PubsubDestination,
     VideoStream,
 )
 
@@ -66,14 +74,23 @@ def transcoder_client(
 
 class TranscoderStitcher:
     def __init__(
-        self, client: TranscoderServiceClient, project: str, location: str, bucket: str, ttl_days: int = 1
+        self,
+        client: TranscoderServiceClient,
+        project: str,
+        location: str,
+        bucket: str,
+        ttl_days: int = 1,
+        topic: str | None = None,
     ) -> None:
+        """``topic``: a Pub/Sub topic id of ``project`` the service tells when each job ends (None:
+        nobody is told; the poller finds out)."""
         if not 1 <= ttl_days <= 90:
             raise ValueError(f"ttl_days must be between 1 and 90, got {ttl_days}")
         self.client = client
         self.parent = f"projects/{project}/locations/{location}"
         self.bucket = bucket
         self.ttl_days = ttl_days
+        self.topic = f"projects/{project}/topics/{topic}" if topic else None
 
     def start(self, spec: StitchSpec) -> str:
         if spec.segment_seconds < TRANSCODER_MIN_SECONDS:
@@ -156,6 +173,7 @@ class TranscoderStitcher:
                 )
             ],
             output=Output(uri=gcs_uri(self.bucket, folder) + "/"),
+            pubsub_destination=PubsubDestination(topic=self.topic) if self.topic else None,
         )
 
     def _output_key(self, job: Job) -> str:

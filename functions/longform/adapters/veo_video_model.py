@@ -58,11 +58,19 @@ def veo_client(
     )
 
 
+# Veo takes a minute or more for a clip, and never finishes in under about 30 s: the workflow does
+# not poll an operation sooner (a poll is a request against the project's quota).
+EARLIEST_DONE_SECONDS = 30.0
+
+
 class VeoVideoModel:
-    def __init__(self, client: genai.Client, model: str, bucket: str) -> None:
+    def __init__(
+        self, client: genai.Client, model: str, bucket: str, earliest_done_seconds: float = EARLIEST_DONE_SECONDS
+    ) -> None:
         self.client = client
         self.model = model
         self.bucket = bucket
+        self.earliest_done_seconds = earliest_done_seconds  # a stand-in that finishes in seconds: lower
 
     def start(self, spec: SegmentSpec) -> str:
         image = None

@@ -167,7 +167,7 @@ class Cloud:
 
         bucket = self._bucket("the Transcoder reads and writes Cloud Storage")
         client = transcoder_client(s.transcoder_endpoint or None)
-        return TranscoderStitcher(client, s.project, s.transcoder_location, bucket)
+        return TranscoderStitcher(client, s.project, s.transcoder_location, bucket, topic=s.transcoder_topic or None)
 
     @cached_property
     def checker(self) -> MediaChecker:
@@ -194,6 +194,9 @@ class Cloud:
             pricing=self.pricing,
             signed_url_hours=s.signed_url_hours,
             poll_seconds=s.poll_seconds,
+            poll_budget_seconds=s.poll_budget_seconds,
+            poll_floor_seconds=s.poll_floor_seconds,
+            max_wait_seconds=s.max_wait_seconds,
         )
 
     def _bucket(self, why: str) -> str:

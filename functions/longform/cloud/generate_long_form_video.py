@@ -34,7 +34,8 @@ def create(cloud: Cloud) -> inngest.Function[Any]:
         name="Generate long-form video",
         trigger=inngest.TriggerEvent(event=JOB_REQUESTED),
         retries=RETRIES,
-        # Inngest counts executing steps, not runs: sleeping runs hold no slot.
+        # Inngest counts executing steps, not runs: sleeping runs hold no slot, and a poll step
+        # holds one while it waits for Veo (up to POLL_BUDGET_SECONDS).
         concurrency=[
             inngest.Concurrency(key="event.data.userId", limit=cloud.settings.user_concurrency),
             inngest.Concurrency(scope="env", key=VIDEO_MODEL_QUEUE, limit=cloud.settings.model_concurrency),

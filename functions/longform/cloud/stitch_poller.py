@@ -6,6 +6,13 @@ included. So it acts only when the stitch bookkeeping changed (the stitch job wa
 previous invocation handed over), and only after taking a lease in a transaction: of two
 invocations fired together, one polls and the other returns. An invocation that runs out of
 budget records the attempt and releases the lease; that write fires the next invocation.
+
+With TRANSCODER_TOPIC set the Transcoder's Pub/Sub notice ends the job as soon as its stitch ends
+(stitch_notifications.py), and the poller is the safety net behind it: it polls no sooner than
+STITCH_SAFETY_NET_SECONDS after the stitch started, looking meanwhile whether the notice ended the
+job. Either way a job is ended by ``settle_stitch``, written once here: only a job still stitching
+is ended, in the store's transaction, so the poller and the notice (or a notice delivered twice)
+end it and bill its stitch once.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from .composition import Cloud
 log = logging.getLogger(__name__)
 FIRST_DELAY_SECONDS = 2.0
 MAX_DELAY_SECONDS = 30.0
+WAIT_CHECK_SECONDS = 10.0  # while the safety net waits, how often it looks whether the notice ended the job
 _STITCH_FIELDS = ("status", "stitchJob", "stitchPollAttempts", "stitchLeaseUntil")
 
 
@@ -68,6 +76,7 @@ def on_job_updated(
             budget_seconds=settings.stitch_poll_budget_seconds,
             max_attempts=settings.stitch_max_poll_attempts,
             signed_url_hours=settings.signed_url_hours,
+            safety_net_seconds=settings.stitch_safety_net_seconds if settings.transcoder_topic else 0.0,
         )
 
 
@@ -93,8 +102,11 @@ def poll_stitch(
     signed_url_hours: int = 72,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    safety_net_seconds: float = 0.0,
 ) -> None:
-    """Poll the job's stitch until it ends or the budget is spent; leave the job truthful."""
+    """Poll the job's stitch until it ends or the budget is spent; leave the job truthful.
+    ``safety_net_seconds``: when a Pub/Sub notice is to end the job, no poll sooner than this after
+    the stitch started (at the latest at the end of the budget), and none once the job has ended."""
     lease = timedelta(seconds=budget_seconds + 60)
     try:
         job = jobs.update(job_id, lambda j: _claim(j, lease))
@@ -116,6 +128,7 @@ def poll_stitch(
             signed_url_hours,
             clock,
             sleep,
+            safety_net_seconds,
         )
     except BaseException:
         # Whatever stopped this round (a bug, a store that is down): its lease is given back, the
@@ -138,46 +151,101 @@ def _poll_round(
     signed_url_hours: int,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    safety_net_seconds: float,
 ) -> None:
     assert job.stitch_job is not None
     job_id = job.job_id
     deadline = clock() + budget_seconds
     delay = FIRST_DELAY_SECONDS
     with log_context(attempt=attempt):
+        if safety_net_seconds and not _waited_for_notice(jobs, job, safety_net_seconds, deadline, clock, sleep):
+            return
         while True:
-            try:
-                result = stitcher.poll(job.stitch_job)
-                if result.done and result.key is not None:  # integrity before acceptance
-                    checker.check(result.key, expected_video(job), decode_video=False)
-            except PermanentError as exc:  # the Transcoder job failed, or made a broken video
-                log.error("stitch failed: %s", exc)
-                jobs.update(job_id, partial(_end, finish=partial(Job.fail_stitch, reason=str(exc))))
+            if settle_stitch(jobs, stitcher, blobs, checker, pricing, job, signed_url_hours):
                 return
-            except QuotaExceeded as exc:
-                log_quota_hit(exc, None)
-                jobs.update(job_id, lambda j: j.note_quota_hit(None))
-            except TransientError as exc:
-                log.warning("stitch poll failed, will retry: %s", exc)
-            else:
-                if result.done and result.key is not None:
-                    uri = blobs.uri(result.key)
-                    url = blobs.signed_url(result.key, timedelta(hours=signed_url_hours))
-                    cost = stitch_cost(pricing, job)
-                    complete = partial(Job.complete, video_uri=uri, video_url=url, stitch_usd=cost)
-                    jobs.update(job_id, partial(_end, finish=complete))
-                    log.info("stitch done: %s", uri)
-                    return
             if clock() + delay > deadline:
                 break
             sleep(delay)
             delay = min(delay * 2, MAX_DELAY_SECONDS)
         if attempt >= max_attempts:
             reason = f"the stitch did not finish after {attempt} polling rounds of {budget_seconds:.0f}s"
-            jobs.update(job_id, partial(_end, finish=partial(Job.fail_stitch, reason=reason)))
-            log.error(reason)
+            if _end(jobs, job_id, partial(Job.fail_stitch, reason=reason)):
+                log.error(reason)
         else:
-            jobs.update(job_id, lambda j: j.hand_over_stitch())
+            jobs.update(job_id, lambda j: j.hand_over_stitch() if j.status is Status.STITCHING else None)
             log.info("stitch still running after round %d; handing over", attempt)
+
+
+def settle_stitch(
+    jobs: JobStore,
+    stitcher: Stitcher,
+    blobs: BlobStore,
+    checker: MediaChecker,
+    pricing: Pricing,
+    job: Job,
+    signed_url_hours: int,
+) -> bool:
+    """Ask once how ``job``'s stitch is doing and, when it has ended, end the job with it:
+    completed (its video checked, linked and priced) or failed with the stitch's error. True when
+    the stitch has ended; False when it still runs or the Transcoder could not say (a refusal for
+    quota is counted on the job). Only a job still stitching is ended, in the store's transaction:
+    of two callers (the poller and the Pub/Sub notice, or a notice delivered twice) one ends the job
+    and bills its stitch, the other changes nothing."""
+    assert job.stitch_job is not None
+    try:
+        result = stitcher.poll(job.stitch_job)
+        if result.done and result.key is not None:  # integrity before acceptance
+            checker.check(result.key, expected_video(job), decode_video=False)
+    except PermanentError as exc:  # the Transcoder job failed, or made a broken video
+        if _end(jobs, job.job_id, partial(Job.fail_stitch, reason=str(exc))):
+            log.error("stitch failed: %s", exc)
+        else:
+            log.info("stitch failed (%s); the job had already ended", exc)
+        return True
+    except QuotaExceeded as exc:
+        log_quota_hit(exc, None)
+        jobs.update(job.job_id, lambda j: j.note_quota_hit(None))
+        return False
+    except TransientError as exc:
+        log.warning("stitch poll failed, will retry: %s", exc)
+        return False
+    if not (result.done and result.key is not None):
+        return False
+    uri = blobs.uri(result.key)
+    url = blobs.signed_url(result.key, timedelta(hours=signed_url_hours))
+    complete = partial(Job.complete, video_uri=uri, video_url=url, stitch_usd=stitch_cost(pricing, job))
+    if _end(jobs, job.job_id, complete):
+        log.info("stitch done: %s", uri)
+    else:
+        log.info("stitch done (%s); the job had already ended", uri)
+    return True
+
+
+def _waited_for_notice(
+    jobs: JobStore,
+    job: Job,
+    safety_net_seconds: float,
+    deadline: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> bool:
+    """Wait until ``safety_net_seconds`` after the stitch started (at most until ``deadline``),
+    looking every WAIT_CHECK_SECONDS whether the job is still stitching. True: poll now; False:
+    the job ended meanwhile (the notice ended it, or a cancel), there is nothing to poll."""
+    began = job.timings.get("stitchStartedAt")
+    if not began:
+        return True
+    since = (datetime.now(UTC) - datetime.fromisoformat(began)).total_seconds()
+    until = min(deadline, clock() + max(0.0, safety_net_seconds - since))
+    if until > clock():
+        log.info("waiting up to %.0f s for the Transcoder's Pub/Sub notice before polling", until - clock())
+    while clock() < until:
+        sleep(min(WAIT_CHECK_SECONDS, until - clock()))
+        now = jobs.get(job.job_id)
+        if now.status is not Status.STITCHING:
+            log.info("the job is %s meanwhile: nothing to poll", now.status)
+            return False
+    return True
 
 
 def _claim(job: Job, lease: timedelta) -> None:
@@ -189,7 +257,16 @@ def _claim(job: Job, lease: timedelta) -> None:
     job.stitch_lease_until = (now + lease).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _end(job: Job, finish: Callable[[Job], None]) -> None:
-    job.stitch_lease_until = None
-    if job.status is Status.STITCHING:  # a job cancelled meanwhile stays cancelled
-        finish(job)
+def _end(jobs: JobStore, job_id: str, finish: Callable[[Job], None]) -> bool:
+    """Apply ``finish`` to the job if it is still stitching (a job cancelled meanwhile stays
+    cancelled, one ended already stays as it ended), and free the lease: whether this call ended it."""
+    ended = [False]
+
+    def change(job: Job) -> None:  # may run more than once (the store retries on contention)
+        job.stitch_lease_until = None
+        ended[0] = job.status is Status.STITCHING
+        if ended[0]:
+            finish(job)
+
+    jobs.update(job_id, change)
+    return ended[0]
