@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from unittest import mock
 
 from google.cloud import firestore
 
-from devtools.servers import ROOT, ServerProcess, free_port, http_ready
+from devtools.servers import ROOT, ServerProcess, cloud_sdk_root, free_port, http_ready
 from devtools.tokens import emulator_id_token
 
 PROJECT = "demo-longform-test"  # the demo- prefix: never a real project, no credentials
@@ -31,14 +30,11 @@ class EmulatorUnavailable(Exception):
 
 
 def emulator_jar() -> Path:
-    gcloud = shutil.which("gcloud")
-    if gcloud is None:
+    sdk_root = cloud_sdk_root()
+    if sdk_root is None:
         raise EmulatorUnavailable("the Google Cloud CLI (gcloud) is not installed")
-    sdk_root = subprocess.run(
-        [gcloud, "info", "--format=value(installation.sdk_root)"], capture_output=True, text=True, timeout=60
-    ).stdout.strip()
-    jar = Path(sdk_root) / _JAR
-    if not sdk_root or not jar.is_file():
+    jar = sdk_root / _JAR
+    if not jar.is_file():
         raise EmulatorUnavailable(
             f"no Firestore emulator at {jar} (gcloud components install cloud-firestore-emulator)"
         )

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import urllib.error
 import urllib.request
 import zipfile
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from devtools.servers import ServerProcess, free_port, http_ready
+from devtools.servers import ServerProcess, cloud_sdk_root, free_port, http_ready
 
 PROJECT = "demo-longform-test"  # the demo- prefix: never a real project, no credentials
 ENV = "PUBSUB_EMULATOR_HOST"
@@ -43,16 +42,13 @@ class PubsubEmulatorUnavailable(Exception):
 
 def emulator_jar() -> Path:
     """The Google Cloud CLI's Pub/Sub emulator jar."""
-    gcloud = shutil.which("gcloud")
-    if gcloud is None:
+    sdk_root = cloud_sdk_root()
+    if sdk_root is None:
         raise PubsubEmulatorUnavailable("the Google Cloud CLI (gcloud) is not installed")
-    sdk_root = subprocess.run(
-        [gcloud, "info", "--format=value(installation.sdk_root)"], capture_output=True, text=True, timeout=60
-    ).stdout.strip()
-    jars = sorted((Path(sdk_root) / _LIB).glob("cloud-pubsub-emulator-*-all.jar")) if sdk_root else []
+    jars = sorted((sdk_root / _LIB).glob("cloud-pubsub-emulator-*-all.jar"))
     if not jars:
         raise PubsubEmulatorUnavailable(
-            f"no Pub/Sub emulator in {Path(sdk_root) / _LIB} (gcloud components install pubsub-emulator)"
+            f"no Pub/Sub emulator in {sdk_root / _LIB} (gcloud components install pubsub-emulator)"
         )
     return jars[-1]
 

@@ -21,6 +21,7 @@ import atexit
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -81,6 +82,17 @@ def http_ready(url: str) -> Callable[[], bool]:
         return True
 
     return check
+
+
+def cloud_sdk_root() -> Path | None:
+    """Where the Google Cloud CLI is installed (its emulators' jars are under it); None without gcloud."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        return None
+    root = subprocess.run(
+        [gcloud, "info", "--format=value(installation.sdk_root)"], capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+    return Path(root) if root else None
 
 
 def functions_framework(target: str, env: Mapping[str, str | None], log_dir: Path | None = None) -> ServerProcess:
