@@ -265,12 +265,15 @@ def test_concurrent_submits_never_overspend(store: JobStore) -> None:
             except TransientError:
                 continue
 
-    threads = [threading.Thread(target=submit) for _ in range(10)]
+    # Six at once against a budget for three. (With ten, the Firestore emulator now and then leaves
+    # a transaction's commit waiting on another's lock for its whole 60 s deadline, several times
+    # over: its locks upgrade without the wound-wait that resolves this in production.)
+    threads = [threading.Thread(target=submit) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(outcomes) == ["admitted"] * 3 + ["refused"] * 7
+    assert sorted(outcomes) == ["admitted"] * 3 + ["refused"] * 3
     assert store.usage("spender", DAY).seconds == 24 and len(store.list(user_id="spender")) == 3
 
 
