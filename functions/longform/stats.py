@@ -27,12 +27,11 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
 from pydantic.alias_generators import to_camel
 
-from .job import Job, SegmentStatus, Status
+from .job import Job, SegmentStatus, Status, seconds_between
 from .prices import usd
 
 
@@ -112,13 +111,13 @@ def compute(jobs: Iterable[Job], since: str | None = None, user: str | None = No
     return Stats(
         jobs=len(chosen),
         by_status=dict(sorted(Counter(j.status.value for j in chosen).items())),
-        job_latency=Latency.of([_seconds(j.timings["createdAt"], j.timings["completedAt"]) for j in completed]),
+        job_latency=Latency.of([seconds_between(j.timings["createdAt"], j.timings["completedAt"]) for j in completed]),
         scene_latency=Latency.of(
-            [_seconds(s.started_at, s.completed_at) for s in made if s.started_at and s.completed_at]
+            [seconds_between(s.started_at, s.completed_at) for s in made if s.started_at and s.completed_at]
         ),
         stitch_latency=Latency.of(
             [
-                _seconds(j.timings["stitchStartedAt"], j.timings["completedAt"])
+                seconds_between(j.timings["stitchStartedAt"], j.timings["completedAt"])
                 for j in completed
                 if "stitchStartedAt" in j.timings
             ]
@@ -150,10 +149,6 @@ def step_kind(step: str | None) -> str:
     if not step:
         return "unknown"
     return "-".join(part for part in step.split("-") if not re.fullmatch(r"\d+", part))
-
-
-def _seconds(start: str, end: str) -> float:
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
 def _round(value: float) -> float:
