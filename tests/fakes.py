@@ -19,7 +19,8 @@ from longform.ports import MediaExpectation, Operation, SegmentSpec, StitchJob, 
 
 
 class InMemoryJobStore:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], str] = utc_now) -> None:
+        self.clock = clock  # what stamps ``updatedAt``: a test's clock, so that staleness follows it
         self.jobs: dict[str, Job] = {}
         self.ledger: dict[tuple[str, str], Usage] = {}  # (owner, day) → usage
         self._lock = threading.Lock()
@@ -64,7 +65,7 @@ class InMemoryJobStore:
             job = copy.deepcopy(before)
             change(job)
             if job != before:
-                job.updated_at = utc_now()
+                job.updated_at = self.clock()
             if job.budget is not None:
                 user, project = self._entry(job.user_id, job.budget.day), self._entry(PROJECT, job.budget.day)
                 admit_taken_back(limits, before, job, user, project)

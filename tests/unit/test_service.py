@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ from longform.errors import (
     TransientError,
     Unauthenticated,
 )
-from longform.job import Job, Status
+from longform.job import Job, Status, iso_time
 from longform.ports import final_key, frame_key, segment_key
 from longform.request import Limits, validate_request
 from longform.service import MAX_REQUEUES, Caller, JobService
@@ -180,9 +180,9 @@ class Clock:
 def budgeted(
     user_seconds: int, project_seconds: int | None = None, now: str = "2026-11-29T23:00:00+00:00"
 ) -> JobService:
-    return JobService(
-        InMemoryJobStore(), RecordingEngine(), budget=SpendLimits(user_seconds, project_seconds), clock=Clock(now)
-    )
+    clock = Clock(now)
+    store = InMemoryJobStore(clock=lambda: iso_time(clock()))  # the job's writes on the test's clock, not today's
+    return JobService(store, RecordingEngine(), budget=SpendLimits(user_seconds, project_seconds), clock=clock)
 
 
 def test_a_job_over_the_days_budget_is_refused_saying_what_is_left_and_the_next_day_fits() -> None:
@@ -392,7 +392,7 @@ def test_the_sweep_fails_a_run_that_stopped_and_repolls_a_stitch_whose_poller_di
         job.stitch_lease_until = "2026-11-29T10:05:00.000Z"  # the poller that took it died
 
     jobs.jobs.update(stitching, to_stitching)
-    jobs.clock.now = datetime.now(UTC) + timedelta(minutes=95)  # type: ignore[attr-defined]
+    jobs.clock.now += timedelta(minutes=95)  # type: ignore[attr-defined]
 
     assert jobs.sweep() == {"requeued": 0, "failed": 1, "repolled": 1}
     stopped = jobs.job(ANN, running)
