@@ -59,6 +59,12 @@ def resume_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, 
 
 
 @callables.on_call(**CALLABLE)
+def edit_long_form_video_job(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
+    """Edit the caller's ended job into a new version, paying only for the scenes it changes."""
+    return callables.edit_job(req, cloud)
+
+
+@callables.on_call(**CALLABLE)
 def get_playback_urls(req: https_fn.CallableRequest[Any]) -> dict[str, Any]:
     """Short-lived signed links to play the caller's own job (the bucket is private)."""
     return callables.playback_urls(req, cloud)

@@ -80,17 +80,31 @@ def admit(limits: SpendLimits, asked: int, user: Usage, project: Usage) -> None:
 
 
 def admit_taken_back(limits: SpendLimits | None, before: Job, after: Job, user: Usage, project: Usage) -> None:
-    """When a change takes seconds back into the budget (a resume), they must fit ``limits``."""
-    taken = -returned_by(before, after)
+    """When a change takes seconds from the budget (a resume takes back what it returned, an
+    edit reserves the seconds of its new version), they must fit ``limits``."""
+    taken = reserved_by(before, after)
     if limits is not None and taken > 0:
         admit(limits, taken, user, project)
 
 
+def reserved_by(before: Job, after: Job) -> int:
+    """Seconds a write takes from the day's budget (negative: gives back)."""
+    if after.budget is None:
+        return 0
+    if after.version != before.version:
+        return after.budget.seconds  # an edit: the new version's own reservation, on its own day
+    return -returned_by(before, after)
+
+
 def ledger_change(before: Job, after: Job) -> dict[str, int | float]:
     """What the change from ``before`` to ``after`` adds to the job's day, by Usage field (only
-    what is not zero): seconds given back, video generated, dollars spent, how it ended, quota hits."""
+    what is not zero): seconds given back, video generated, dollars spent, how it ended, quota hits.
+    An edit's write books only the new version's reservation: what it makes and spends is booked
+    as it runs, from nothing (what the earlier version spent stays on its own day)."""
     if after.budget is None:
         return {}
+    if after.version != before.version:
+        return {"seconds": after.budget.seconds} if after.budget.seconds else {}
     returned = returned_by(before, after)
     seconds = after.video_request.segment_seconds
     change: dict[str, int | float] = {

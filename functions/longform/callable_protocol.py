@@ -17,6 +17,7 @@ status. Longform's errors map to it here, once:
     BudgetExhausted    RESOURCE_EXHAUSTED  429  details: scope, limitSeconds, remainingSeconds, requestedSeconds
     NotResumable       FAILED_PRECONDITION 400  details: status
     JobBusy            FAILED_PRECONDITION 400  another process runs the job
+    NotEditable        FAILED_PRECONDITION 400  the job still runs, or changed meanwhile
     InvalidSetting     FAILED_PRECONDITION 400  the deployment is misconfigured
     JobNotQueued       UNAVAILABLE         503  details: jobId
     TransientError     UNAVAILABLE         503  try again
@@ -37,6 +38,7 @@ from .errors import (
     JobBusy,
     JobNotFound,
     JobNotQueued,
+    NotEditable,
     NotResumable,
     PermissionDenied,
     TooManyActiveJobs,
@@ -102,7 +104,7 @@ def callable_error(exc: BaseException) -> CallableError:
             "requestedSeconds": exc.asked,
         }
         return CallableError("RESOURCE_EXHAUSTED", str(exc), details)
-    if isinstance(exc, JobBusy):
+    if isinstance(exc, JobBusy | NotEditable):
         return CallableError("FAILED_PRECONDITION", str(exc))
     if isinstance(exc, NotResumable):
         return CallableError("FAILED_PRECONDITION", str(exc), {"status": exc.status})

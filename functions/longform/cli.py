@@ -1,7 +1,7 @@
-"""``longform``: generate, watch, list and resume jobs on the embedded pipeline, or serve the web page.
+"""``longform``: generate, watch, list, resume and edit jobs on the embedded pipeline, or serve the web page.
 
 Exit codes:
-    0    the job completed (``generate``, ``resume``), or the command showed what it was asked
+    0    the job completed (``generate``, ``resume``, ``edit``), or the command showed what it was asked
     1    the job failed or was cancelled (the reason is on stderr), or an unexpected error
     2    invalid input: a bad option or request field, a bad ``LONGFORM_*`` setting, an unknown or
          ambiguous job id; the message names the field, and no job and no files were made
@@ -17,7 +17,7 @@ is: any unique prefix of at least 4 characters).
 
 With ``--json`` stdout is exactly one JSON document, and all human output goes to stderr:
 
-- the command's result: the job summary of ``generate``/``resume`` (``jobId``, ``status``,
+- the command's result: the job summary of ``generate``/``resume``/``edit`` (``jobId``, ``version``, ``status``,
   ``output``, ``durationSeconds``, ``segments``, ``timings``, ``cost``, ``error``; a job that ran and failed
   or was cancelled exits 1 with its reason in ``error``), the job of ``status``, the jobs of ``list``,
   the figures of ``stats`` (``Stats.to_json()``: ``jobLatency``, ``scenesCompleted``, ``costByUser``…);
@@ -195,6 +195,86 @@ def _generate(args: argparse.Namespace, streams: Streams) -> int:
     return _run_and_report(settings, fields, None, args, streams)
 
 
+def _edit(args: argparse.Namespace, streams: Streams) -> int:
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        raise JobNotFound(args.job_id)
+    if args.dry_run:
+        local = bootstrap.local(settings)
+        job = local.service.find(bootstrap.LOCAL_USER, args.job_id)
+        answer = local.service.edit(bootstrap.LOCAL_USER, _edit_fields(args, job) | {"dryRun": True})
+        if streams.json:
+            streams.print_json(answer)
+        if not job.video_request.chain:  # no joins to choose about: both plans are the same
+            streams.human.print(_plan_words(answer["plans"]["keep"]), soft_wrap=True)
+            return EXIT_OK
+        for choice, plan in answer["plans"].items():
+            streams.human.print(f"continuity {choice}: {_plan_words(plan)}", soft_wrap=True)
+        return EXIT_OK
+    job = bootstrap.local(settings).service.find(bootstrap.LOCAL_USER, args.job_id)
+    return _run_and_report(settings, None, job.job_id, args, streams, edit=_edit_fields(args, job))
+
+
+def _edit_fields(args: argparse.Namespace, job: Job) -> dict[str, Any]:
+    """The edit as the callable receives it, from the options (scene numbers from 1, as shown)."""
+    count = len(job.segments)
+
+    def scene(number: int, option: str) -> int:
+        if not 1 <= number <= count:
+            raise InvalidRequest(option, f"must name a scene of the job: 1 to {count}, got {number}")
+        return number - 1
+
+    order = [scene(int(n), "--order") for n in args.order.split(",")] if args.order else list(range(count))
+    if len(set(order)) != len(order):
+        raise InvalidRequest("--order", "must name each scene at most once")
+    deleted = {scene(n, "--delete") for n in args.delete or []}
+    entries: list[dict[str, Any]] = [{"from": i} for i in order if i not in deleted]
+    by_scene = {entry["from"]: entry for entry in entries}
+    for option, pairs, name in (
+        ("--prompt", args.prompt, "prompt"),
+        ("--seed", args.seed, "seed"),
+        ("--negative-prompt", args.negative_prompt, "negativePrompt"),
+    ):
+        for number, value in pairs or []:
+            index = scene(_number(number, option), option)
+            if index not in by_scene:
+                raise InvalidRequest(option, f"scene {number} is deleted or left out of --order")
+            by_scene[index][name] = _number(value, option) if name == "seed" else value
+    for number in args.regenerate or []:
+        index = scene(number, "--regenerate")
+        if index not in by_scene:
+            raise InvalidRequest("--regenerate", f"scene {number} is deleted or left out of --order")
+        by_scene[index]["regenerate"] = True
+    for number, prompt in reversed(args.insert_after or []):  # so that two after one scene keep their order
+        after = _number(number, "--insert-after")
+        position = _position(entries, scene(after, "--insert-after")) + 1 if after else 0
+        entries.insert(position, {"prompt": prompt})
+    return {"jobId": job.job_id, "scenes": entries, "continuity": args.continuity}
+
+
+def _position(entries: list[dict[str, Any]], index: int) -> int:
+    found = [i for i, entry in enumerate(entries) if entry.get("from") == index]
+    if not found:
+        raise InvalidRequest("--insert-after", f"scene {index + 1} is deleted or left out of --order")
+    return found[0]
+
+
+def _number(text: str, option: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidRequest(option, f"must be a whole number, got {text!r}") from None
+
+
+def _plan_words(plan: dict[str, Any]) -> str:
+    made, reused = len(plan["generate"]), len(plan["reuse"])
+    cuts = f", {len(plan['cuts'])} cut(s) at changed joins" if plan["cuts"] else ""
+    return (
+        f"{made} scene(s) to make ({plan['seconds']}s, about {_money(plan['costUsd'])}), {reused} reused{cuts}; "
+        + "; ".join(plan["changes"])
+    )
+
+
 def _resume(args: argparse.Namespace, streams: Streams) -> int:
     settings = _settings(args)
     if not settings.db_path.exists():
@@ -211,7 +291,8 @@ def _status(args: argparse.Namespace, streams: Streams) -> int:
         streams.print_json(job.to_json() | {"interrupted": job.is_interrupted(gone=gone)})
         return EXIT_OK
     out = streams.out
-    out.print(f"job {job.job_id}  {_status_of(job)}  {job.progress}%  {_message_of(job)}", soft_wrap=True)
+    version = f"  version {job.version}" if job.version > 1 else ""
+    out.print(f"job {job.job_id}{version}  {_status_of(job)}  {job.progress}%  {_message_of(job)}", soft_wrap=True)
     table = _table()
     table.add_column("scene", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -463,10 +544,15 @@ def _percent(rate: float | None) -> str:
 
 
 def _run_and_report(
-    settings: Settings, fields: dict[str, Any] | None, job_id: str | None, args: argparse.Namespace, streams: Streams
+    settings: Settings,
+    fields: dict[str, Any] | None,
+    job_id: str | None,
+    args: argparse.Namespace,
+    streams: Streams,
+    edit: dict[str, Any] | None = None,
 ) -> int:
-    """Start a new job (from the request ``fields``) or resume ``job_id``, in a worker thread,
-    and show every change to it as it happens."""
+    """Start a new job (from the request ``fields``), resume ``job_id`` or, with ``edit``, make
+    its next version, in a worker thread, and show every change to it as it happens."""
     human = streams.human
     updates: queue.Queue[Job] = queue.Queue()
     local = bootstrap.local(settings, on_update=updates.put)
@@ -479,6 +565,11 @@ def _run_and_report(
             + (f", {_estimate_words(job.cost)}" if job.cost else ""),
             soft_wrap=True,
         )
+    elif edit is not None:
+        job = local.service.find(bootstrap.LOCAL_USER, job_id)
+        answer = local.service.edit(bootstrap.LOCAL_USER, edit)
+        job = local.service.job(bootstrap.LOCAL_USER, job.job_id)
+        human.print(f"job {job.job_id} version {job.version}: {_plan_words(answer['plan'])}", soft_wrap=True)
     else:
         job = local.service.find(bootstrap.LOCAL_USER, job_id)
         human.print(f"resuming job {job.job_id} ({job.status}, {job.progress}%)")
@@ -491,8 +582,8 @@ def _run_and_report(
         return _report(streams, Interrupted(job.job_id))
     job = local.pipeline.jobs.get(job.job_id)
     output: Path | None = None
-    if job.status is Status.COMPLETED:
-        output = _deliver(local, job.job_id, args.out)
+    if job.status is Status.COMPLETED and job.video_uri:
+        output = _deliver(local, job.video_uri, args.out)
         human.print(
             Text.assemble(("done", "green"), f" in {time.monotonic() - started:.1f}s: {output}"), soft_wrap=True
         )
@@ -546,10 +637,8 @@ def _watch(job: Job, updates: queue.Queue[Job], finished: threading.Event, conso
             last = line
 
 
-def _deliver(local: bootstrap.Local, job_id: str, out: Path | None) -> Path:
-    from .ports import final_key
-
-    with local.pipeline.blobs.local_path(final_key(job_id)) as path:
+def _deliver(local: bootstrap.Local, video_uri: str, out: Path | None) -> Path:
+    with local.pipeline.blobs.local_path(local.pipeline.blobs.key_of(video_uri)) as path:
         if out is None:
             return path
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -560,6 +649,7 @@ def _deliver(local: bootstrap.Local, job_id: str, out: Path | None) -> Path:
 def _summary(job: Job, output: Path | None) -> dict[str, Any]:
     return {
         "jobId": job.job_id,
+        "version": job.version,
         "status": job.status.value,
         "output": str(output) if output else None,
         "durationSeconds": _duration(output) if output else None,
@@ -694,6 +784,36 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("job_id", metavar="JOB_ID")
     resume.add_argument("--out", type=Path, metavar="FILE", help="copy the video here (default: under the data dir)")
     resume.set_defaults(command=_resume)
+
+    edit = sub.add_parser(
+        "edit",
+        parents=[common],
+        help="make a new version of a job: only the scenes the edit changes are made",
+        description="Scene numbers are those of the job's current version, from 1 (longform status shows them). "
+        "Unchanged scenes are reused; a changed scene is made again.",
+    )
+    edit.add_argument("job_id", metavar="JOB_ID")
+    edit.add_argument("--prompt", nargs=2, action="append", metavar=("N", "TEXT"), help="a new prompt for scene N")
+    edit.add_argument("--seed", nargs=2, action="append", metavar=("N", "SEED"), help="a new seed for scene N")
+    edit.add_argument(
+        "--negative-prompt", nargs=2, action="append", metavar=("N", "TEXT"), help="a new negative prompt for scene N"
+    )
+    edit.add_argument("--regenerate", type=int, action="append", metavar="N", help="make scene N again (a new seed)")
+    edit.add_argument(
+        "--insert-after", nargs=2, action="append", metavar=("N", "PROMPT"), help="a new scene after scene N (0: first)"
+    )
+    edit.add_argument("--delete", type=int, action="append", metavar="N", help="leave scene N out")
+    edit.add_argument("--order", metavar="N,N,…", help="the scenes in their new order, e.g. 2,1,3")
+    edit.add_argument(
+        "--continuity",
+        choices=("keep", "regenerate"),
+        default="keep",
+        help="chained jobs, at a join the edit changes: keep the next scene (a visible cut, the default) "
+        "or make it and the ones after it again",
+    )
+    edit.add_argument("--dry-run", action="store_true", help="only say what each choice would make and cost")
+    edit.add_argument("--out", type=Path, metavar="FILE", help="copy the video here (default: under the data dir)")
+    edit.set_defaults(command=_edit)
 
     figures = sub.add_parser(
         "stats", parents=[common], help="latencies, success rates, failures, quota hits and cost over all jobs"

@@ -100,6 +100,12 @@ class NotResumable(LongformError):
         self.job_id, self.status = job_id, status
 
 
+class NotEditable(LongformError):
+    def __init__(self, job_id: str, why: str) -> None:
+        super().__init__(f"job {job_id} cannot be edited: {why}")
+        self.job_id, self.why = job_id, why
+
+
 class JobBusy(LongformError):
     def __init__(self, job_id: str, holder: str) -> None:
         super().__init__(f"job {job_id} is being run by another process ({holder}); it was not started again")

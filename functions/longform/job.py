@@ -102,6 +102,43 @@ class Segment(_Record):
     billed_generations: int = 0  # generations that produced a video: each is paid for
     cost_usd: float = 0.0  # what they cost
     quota_hits: int = 0  # calls for this scene refused for quota (429, RESOURCE_EXHAUSTED)
+    # Set by edits (edits.py): the scene's own seed and negative prompt (None: the request's), what
+    # identifies its segment, the identity of the segment its first frame came from (chained), and
+    # whether its file was made by an earlier version (reused: not generated, not paid for again).
+    seed: int | None = None
+    negative_prompt: str | None = None
+    identity: str | None = None
+    after: str | None = None
+    reused: bool = False
+
+
+class VersionScene(_Record):
+    """A scene of an earlier version: what it was, and its file while it is kept."""
+
+    prompt: str
+    seed: int | None = None
+    negative_prompt: str | None = None
+    uri: str | None = None
+    identity: str | None = None
+    after: str | None = None
+
+
+class Version(_Record):
+    """An earlier version of the job, as it was when an edit replaced it."""
+
+    number: int
+    created_at: str
+    status: Status
+    changes: list[str] = []
+    continuity: str | None = None
+    edit_request_id: str | None = None
+    request: dict[str, Any]
+    scenes: list[VersionScene]
+    video_uri: str | None = None
+    video_url: str | None = None
+    cost: Cost | None = None
+    timings: dict[str, str] = {}
+    error: str | None = None
 
 
 class Reservation(_Record):
@@ -155,6 +192,12 @@ class Job(_Record):
     lease: Lease | None = None  # held by the local process that runs the job
     updated_at: str | None = None  # the last write (stores stamp it): how a stuck job is told
     requeues: int = 0  # starts sent again by the sweeper for a job stuck queued
+    # Edits: each makes a new version of the job (edits.py); the earlier ones are kept in ``versions``.
+    version: int = 1
+    changes: list[str] = []  # what this version changed from the one before
+    continuity: str | None = None  # the edit's choice at changed joins (keep or regenerate)
+    edit_request_id: str | None = None  # the requestId of the edit that made this version
+    versions: list[Version] = []
 
     @classmethod
     def new(cls, request: VideoRequest, user_id: str, job_id: str | None = None, now: str | None = None) -> Job:
@@ -183,9 +226,23 @@ class Job(_Record):
         return sum(s.quota_hits for s in self.segments) + self.stitch_quota_hits
 
     @property
+    def made_here(self) -> list[Segment]:
+        """The scenes this version generates (not reused from an earlier one)."""
+        return [s for s in self.segments if not s.reused]
+
+    @property
     def generated_seconds(self) -> int:
-        """Video the model made for this job: its completed scenes."""
-        return self.completed_segments * self.video_request.segment_seconds
+        """Video the model made for this version of the job: its completed scenes, not reused."""
+        done = sum(1 for s in self.made_here if s.status is SegmentStatus.COMPLETED)
+        return done * self.video_request.segment_seconds
+
+    def scene_seed(self, index: int) -> int | None:
+        seg = self.segments[index]
+        return seg.seed if seg.seed is not None else self.video_request.seed
+
+    def scene_negative_prompt(self, index: int) -> str | None:
+        seg = self.segments[index]
+        return seg.negative_prompt if seg.negative_prompt is not None else self.video_request.negative_prompt
 
     def status_message(self) -> str:
         """What a person is shown: the words of the Director view."""
@@ -193,7 +250,9 @@ class Job(_Record):
         if self.status is Status.QUEUED:
             return "Queued..."
         if self.status is Status.GENERATING:
-            k = min(self.completed_segments + 1, n)
+            making = self.made_here  # an edit makes only some scenes: those are counted
+            n = len(making)
+            k = min(sum(1 for s in making if s.status is SegmentStatus.COMPLETED) + 1, n)
             return f"Imaginating Scene... scene {k} of {n}"
         if self.status is Status.STITCHING:
             return "Stitching Masterpiece..."
@@ -263,9 +322,67 @@ class Job(_Record):
 
     @property
     def run_key(self) -> str:
-        """Names this run of the job (the first, or the one after the n-th resume): engines key
-        their runs and events on it, so a resumed job gets a run of its own."""
-        return f"{self.job_id}-r{len(self.resumes)}" if self.resumes else self.job_id
+        """Names this run of the job (the first, or the one after the n-th resume, of each
+        version): engines key their runs and events on it, so a resumed or edited job gets a run
+        of its own."""
+        key = f"{self.job_id}-v{self.version}" if self.version > 1 else self.job_id
+        return f"{key}-r{len(self.resumes)}" if self.resumes else key
+
+    def new_version(
+        self,
+        segments: list[Segment],
+        request: VideoRequest,
+        changes: list[str],
+        continuity: str,
+        request_id: str | None = None,
+        budget: Reservation | None = None,
+        cost: Cost | None = None,
+        now: str | None = None,
+    ) -> None:
+        """An edit: the current version is kept in ``versions`` and the job runs again, queued,
+        as version n + 1 with ``segments`` (those reused already completed). Only a job that has
+        ended may be edited."""
+        if not self.status.is_final:
+            raise IllegalTransition(f"job {self.job_id} is {self.status}: only a job that has ended can be edited")
+        self.versions.append(self._as_version())
+        stamp = now or utc_now()
+        self.version += 1
+        self.request = request.to_json()
+        self.segments = segments
+        self.changes, self.continuity, self.edit_request_id = changes, continuity, request_id
+        self.status, self.progress, self.timings = Status.QUEUED, 0, {"createdAt": stamp}
+        self.video_uri = self.video_url = self.error = self.error_step = None
+        self.stitch_job, self.stitch_poll_attempts, self.stitch_lease_until = None, 0, None
+        self.stitch_error, self.stitch_quota_hits = None, 0
+        self.budget, self.cost = budget, cost
+        self.resumes, self.lease, self.requeues = [], None, 0
+        self.scene_media_removed_at = self.video_removed_at = None
+
+    def _as_version(self) -> Version:
+        kept = self.scene_media_removed_at is None
+
+        def scene(i: int, s: Segment) -> VersionScene:
+            uri = s.uri if kept and s.status is SegmentStatus.COMPLETED else None
+            seed, negative = self.scene_seed(i), self.scene_negative_prompt(i)
+            return VersionScene(
+                prompt=s.prompt, seed=seed, negative_prompt=negative, uri=uri, identity=s.identity, after=s.after
+            )
+
+        return Version(
+            number=self.version,
+            created_at=self.timings.get("createdAt", ""),
+            status=self.status,
+            changes=self.changes,
+            continuity=self.continuity,
+            edit_request_id=self.edit_request_id,
+            request=self.request,
+            scenes=[scene(i, s) for i, s in enumerate(self.segments)],
+            video_uri=self.video_uri,
+            video_url=self.video_url,
+            cost=self.cost,
+            timings=self.timings,
+            error=self.error,
+        )
 
     def take_lease(
         self, holder: str, until: str, now: str | None = None, gone: Callable[[str], bool] = lambda holder: False
@@ -327,7 +444,9 @@ class Job(_Record):
         seg.uri = uri
         seg.completed_at = now or utc_now()
         seg.error = None
-        self.set_progress(max(self.progress, GENERATION_PROGRESS * self.completed_segments // len(self.segments)))
+        making = self.made_here
+        done = sum(1 for s in making if s.status is SegmentStatus.COMPLETED)
+        self.set_progress(max(self.progress, GENERATION_PROGRESS * done // max(1, len(making))))
 
     def discard_segment(self, index: int, reason: str) -> None:
         """A scene made earlier whose file is gone or broken: it is to be made again."""
@@ -335,6 +454,7 @@ class Job(_Record):
         seg = self.segments[index]
         if seg.status is SegmentStatus.COMPLETED:
             seg.status, seg.uri, seg.completed_at, seg.error = SegmentStatus.PENDING, None, None, reason
+            seg.reused = False  # made by this version now
 
     def fail_segment(self, index: int, reason: str, billed_usd: float = 0.0) -> None:
         """Scene ``index`` failed for good; ``billed_usd``: what its last generation cost, when it
@@ -403,11 +523,16 @@ class Job(_Record):
         """The segments and frames were deleted (retention): the scenes keep their record."""
         self._require_final()
         self.scene_media_removed_at = self.scene_media_removed_at or now or utc_now()
+        for version in self.versions:  # every version's are gone: none can be reused
+            for scene in version.scenes:
+                scene.uri = None
 
     def remove_video(self, now: str | None = None) -> None:
         """The final video was deleted (retention)."""
         self._require_final()
         self.video_uri = self.video_url = None
+        for version in self.versions:
+            version.video_uri = version.video_url = None
         self.video_removed_at = self.video_removed_at or now or utc_now()
 
     def _require_final(self) -> None:

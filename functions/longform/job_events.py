@@ -24,7 +24,9 @@ QUOTA_HIT = "quota_hit"
 
 def log_events(before: Job, after: Job) -> None:
     """Log what the write from ``before`` to ``after`` did: scenes that became completed, and the
-    job reaching a final status."""
+    job reaching a final status. An edit's write made nothing (its reused scenes were made before)."""
+    if after.version != before.version:
+        return
     owner = {"jobId": after.job_id, "userId": after.user_id, "model": after.cost.priced_as if after.cost else None}
     for old, new in zip(before.segments, after.segments, strict=False):
         if new.status is SegmentStatus.COMPLETED and old.status is not SegmentStatus.COMPLETED:

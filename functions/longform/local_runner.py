@@ -46,7 +46,8 @@ class RetryPolicy:
         return max(backoff, retry_after or 0.0)
 
 
-_RESUMES = "~resumes"  # a memo entry that is no step: the resumes of the job the memo has seen
+_RUN = "~run"  # a memo entry that is no step: the run (Job.run_key) the memo holds the steps of
+_RESUMES = "~resumes"  # what it was before edits: the number of resumes of that run
 
 
 class SqliteSteps:
@@ -118,20 +119,23 @@ class SqliteSteps:
                 raise future.exception()  # type: ignore[misc]
         return [future.result() for future in futures]  # type: ignore[misc]
 
-    def forget_after_resume(self, job: Job) -> None:
-        """A resumed job runs again as a new run would, with an empty memo (as Inngest gives a new
-        run a fresh step history): the workflow's start step lists the scenes made, whose files are
-        checked and reused, so only a scene that failed, or whose file is gone or broken, is begun,
-        counted and started again. Done once per resume (a marker in the memo records how many it
-        has seen)."""
-        seen, resumes = self._recall(_RESUMES)[1] or 0, len(job.resumes)
-        if resumes <= seen:
+    def forget_other_runs(self, job: Job) -> None:
+        """A resumed or edited job runs again as a new run would, with an empty memo (as Inngest
+        gives a new run a fresh step history): the workflow's start step lists the scenes made,
+        whose files are checked and reused, so only a scene that failed, or whose file is gone or
+        broken, or that the edit changed, is begun, counted and started again. Done once per run
+        (a marker in the memo names the run its steps belong to)."""
+        held = self._recall(_RUN)[1]
+        if held is None:  # a memo written before the marker named runs: it counted resumes
+            resumes = self._recall(_RESUMES)[1] or 0
+            held = f"{job.job_id}-r{resumes}" if resumes else job.job_id
+        if held == job.run_key:
             return
         with self.db.connect(write=True) as conn:
             conn.execute("DELETE FROM steps WHERE job_id = ?", (self.job_id,))
             conn.execute(
                 "INSERT OR REPLACE INTO steps (job_id, step_id, result) VALUES (?, ?, ?)",
-                (self.job_id, _RESUMES, json.dumps(resumes)),
+                (self.job_id, _RUN, json.dumps(job.run_key)),
             )
 
     def _claim(self, step_id: str) -> None:
@@ -178,7 +182,7 @@ class LocalRunner:
         if job.status.is_final:
             return job
         steps = SqliteSteps(self.db, job_id, self.retry, self.concurrency, self._sleep)
-        steps.forget_after_resume(job)
+        steps.forget_other_runs(job)
         with log_context(jobId=job_id, userId=job.user_id):
             self._run(steps, job_id)
         return self._retrying(partial(self.pipeline.jobs.get, job_id))
@@ -227,12 +231,17 @@ class ThreadEngine:
         self._queue: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
         self._active: set[str] = set()  # waiting or running
+        self._again: set[str] = set()  # started again while active: to run once more
         self._workers: list[threading.Thread] = []
         self._heartbeat: threading.Thread | None = None
 
     def start(self, job: Job) -> None:
         with self._lock:
             if job.job_id in self._active:
+                # Its run may be ending just now, having read the job before this start (a new
+                # version, say): it runs once more when it ends; a run of a job with nothing left
+                # to do returns at once.
+                self._again.add(job.job_id)
                 return
             self._lease(job.job_id)  # JobBusy: another process runs it
             self._active.add(job.job_id)
@@ -276,11 +285,14 @@ class ThreadEngine:
                 self.runner.run(job_id)
             except Exception:  # the runner leaves the job truthful; keep serving the queue
                 log.exception("job %s: the run ended with an error", job_id)
-            finally:
-                with self._lock:
-                    self._active.discard(job_id)
-                    try:
-                        self.runner.pipeline.jobs.update(job_id, lambda j: j.release_lease(self.holder))
-                    except Exception as exc:  # it runs out by itself
-                        log.warning("job %s: lease not given back: %s", job_id, exc)
-                self.finished[job_id].set()
+            with self._lock:
+                if job_id in self._again:
+                    self._again.discard(job_id)
+                    self._queue.put(job_id)
+                    continue
+                self._active.discard(job_id)
+                try:
+                    self.runner.pipeline.jobs.update(job_id, lambda j: j.release_lease(self.holder))
+                except Exception as exc:  # it runs out by itself
+                    log.warning("job %s: lease not given back: %s", job_id, exc)
+            self.finished[job_id].set()

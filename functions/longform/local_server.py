@@ -125,6 +125,7 @@ class LocalBackend:
             "trigger_long_form_video_job": lambda data: self.service.trigger(user, data),
             "cancel_long_form_video_job": lambda data: self.service.cancel(user, data),
             "resume_long_form_video_job": lambda data: self.service.resume(user, data),
+            "edit_long_form_video_job": lambda data: self.service.edit(user, data),
             "get_playback_urls": lambda data: self.service.playback(user, data),
             "delete_long_form_video_job": lambda data: self.service.delete(user, data),
         }

@@ -212,16 +212,24 @@ class Steps(Protocol):
         """Run independent branches (each calling ``run``) possibly at the same time."""
 
 
-def segment_key(job_id: str, index: int) -> str:
-    return f"jobs/{job_id}/segments/{index}.mp4"
+# A job's files by version: an edit's (version 2 on) are files of their own, so the scenes and
+# video of every earlier version stay as they were (to play, and to be reused).
 
 
-def frame_key(job_id: str, index: int) -> str:
-    return f"jobs/{job_id}/frames/{index}.png"
+def segment_key(job_id: str, index: int, version: int = 1) -> str:
+    return f"jobs/{job_id}/segments/{_v(version)}{index}.mp4"
 
 
-def final_key(job_id: str) -> str:
-    return f"jobs/{job_id}/final/video.mp4"
+def frame_key(job_id: str, index: int, version: int = 1) -> str:
+    return f"jobs/{job_id}/frames/{_v(version)}{index}.png"
+
+
+def final_key(job_id: str, version: int = 1) -> str:
+    return f"jobs/{job_id}/final/video.mp4" if version == 1 else f"jobs/{job_id}/final/v{version}.mp4"
+
+
+def _v(version: int) -> str:
+    return f"v{version}-" if version > 1 else ""
 
 
 def job_prefix(job_id: str, part: str = "") -> str:

@@ -173,9 +173,12 @@ class Pricing:
             function_seconds = video_seconds / 60 * ESTIMATED_STITCH_SECONDS_PER_MINUTE
         return self.table.function_usd(function_seconds)
 
-    def estimate(self, request: VideoRequest) -> Cost:
+    def estimate(self, request: VideoRequest, generated: int | None = None) -> Cost:
+        """Every scene of ``request`` generated once (or only ``generated`` of them: an edit
+        reuses the rest), and the stitch of them all."""
         scenes = len(request.prompts)
-        estimate = scenes * self.scene_usd(request) + self.stitch_usd(request, scenes)
+        made = scenes if generated is None else generated
+        estimate = made * self.scene_usd(request) + self.stitch_usd(request, scenes)
         veo = self.table.veo_price(self.model)
         return Cost(
             currency=self.table.currency,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -42,18 +42,23 @@ Prompt = Annotated[
 ]
 
 
+# What a client sends, as every request model reads it: camelCase names only, no unknown field,
+# no coercion (a "4" is not 4), and immutable once read.
+WIRE = ConfigDict(
+    extra="forbid",
+    frozen=True,
+    strict=True,
+    alias_generator=to_camel,
+    validate_by_alias=True,
+    validate_by_name=False,
+    serialize_by_alias=True,
+)
+
+
 class VideoRequest(BaseModel):
     """A validated request. Field names on the wire are camelCase (``segmentSeconds``)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        strict=True,
-        alias_generator=to_camel,
-        validate_by_alias=True,
-        validate_by_name=False,
-        serialize_by_alias=True,
-    )
+    model_config = WIRE
 
     prompts: Annotated[list[Prompt], Field(min_length=1, max_length=MAX_PROMPTS)]
     segment_seconds: StrictInt = 8  # one of the deployment's lengths (Limits): checked below
@@ -128,10 +133,19 @@ _ANY_MODEL = Limits(tuple(sorted(set(SEGMENT_SECONDS) | set(VEO_2_SEGMENT_SECOND
 def validate_request(data: Any, limits: Limits | None = None) -> VideoRequest:
     """Return the validated request or raise InvalidRequest naming the field and the rule; every
     problem is reported. ``limits`` are the deployment's (the preview renderer's by default)."""
+    return validated(VideoRequest, data, "must be an object with a 'prompts' list", {"limits": limits or Limits()})
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validated(model: type[Model], data: Any, shape: str, context: dict[str, Any] | None = None) -> Model:
+    """``data`` as a ``model``, or InvalidRequest naming each field that breaks a rule (``shape``:
+    the rule when ``data`` is not even an object)."""
     if not isinstance(data, dict):
-        raise InvalidRequest("request", "must be an object with a 'prompts' list")
+        raise InvalidRequest("request", shape)
     try:
-        return VideoRequest.model_validate(data, context={"limits": limits or Limits()})
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         problems = list(dict.fromkeys((_field_name(err["loc"]), _rule(err)) for err in exc.errors()))
         raise InvalidRequest.from_problems(problems) from None
@@ -159,13 +173,17 @@ _RULES = {
     "int_from_float": "must be an integer (not a boolean, float or string)",
     "string_pattern_mismatch": "must be 1 to 128 characters of A-Z, a-z, 0-9, '_' or '-'",
     "string_too_short": "must not be empty or whitespace only",
+    "model_type": "must be an object",
 }
 
 
 def _rule(err: Any) -> str:
     kind, ctx = err["type"], err.get("ctx", {})
+    items = "scene" if err["loc"][:1] == ("scenes",) else "prompt"
+    if kind == "list_type" and items == "scene":
+        return "must be a list of scenes (objects)"
     if kind == "too_short":
-        return f"must have at least {ctx['min_length']} prompt"
+        return f"must have at least {ctx['min_length']} {items}"
     if kind == "too_long":
-        return f"must have at most {ctx['max_length']} prompts"
+        return f"must have at most {ctx['max_length']} {items}s"
     return rule_of(err, _RULES)

@@ -16,8 +16,27 @@ from functools import partial
 from typing import Any
 
 from .budget import SpendLimits, utc_day
-from .errors import InvalidRequest, JobNotFound, JobNotQueued, NotResumable, PermissionDenied, Unauthenticated
-from .job import Job, Reservation, SegmentStatus, Status, idempotent_job_id, is_job_id, iso_time, new_job_id
+from .edits import CONTINUITIES, Made, Plan, Source, identify, plan_edit, validate_edit
+from .errors import (
+    InvalidRequest,
+    JobNotFound,
+    JobNotQueued,
+    NotEditable,
+    NotResumable,
+    PermissionDenied,
+    Unauthenticated,
+)
+from .job import (
+    Job,
+    Reservation,
+    Segment,
+    SegmentStatus,
+    Status,
+    idempotent_job_id,
+    is_job_id,
+    iso_time,
+    new_job_id,
+)
 from .logs import fields, log_context
 from .ports import BlobStore, Engine, JobStore, job_prefix
 from .prices import Pricing
@@ -61,12 +80,14 @@ class JobService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         blobs: Callable[[], BlobStore] | None = None,
         link: Callable[[str], str | None] = lambda key: None,
+        model: str = "preview",
     ) -> None:
         """``budget``: video seconds a day per user (unless the caller has its own) and for the
         project; None for no budget at all. ``pricing`` prices each job when it is asked for (its
         estimate, on the job and in the answer); None leaves jobs unpriced. ``blobs`` gives the job
         files' store (built when first needed: the trigger never needs it); ``link`` makes a
-        short-lived URL to play a file."""
+        short-lived URL to play a file; ``model`` names what generates scenes (the Veo model, or
+        the preview renderer): part of each segment's identity, which edits reuse by."""
         self.jobs = jobs
         self.engine = engine
         self.limits = limits or Limits()
@@ -77,18 +98,18 @@ class JobService:
         self.clock = clock
         self._blobs = blobs
         self.link = link
+        self.model = model
 
     def trigger(self, caller: Caller | None, data: Any) -> dict[str, Any]:
         """Validate, store the job as queued, start its run. The same user and ``requestId`` get
         the same job back (its id is derived from both) and nothing is started twice."""
-        user = _signed_in(caller)
-        if user.anonymous and not self.allow_anonymous:
-            raise PermissionDenied("sign in with an account to make videos: anonymous accounts may not start jobs")
+        user = self._may_spend(caller)
         with log_context(userId=user.user_id):
             request = validate_request(data, self.limits)
             job_id = idempotent_job_id(user.user_id, request.request_id) if request.request_id else new_job_id()
             now = self.clock()
             job = Job.new(request, user.user_id, job_id, now=iso_time(now))
+            identify(job, self.model)
             job.budget = Reservation(day=utc_day(now), seconds=request.duration_seconds)
             job.cost = self.pricing.estimate(request) if self.pricing else None
             job, created = self.jobs.submit(job, self.max_active_jobs, self._limits_for(user))
@@ -96,14 +117,7 @@ class JobService:
                 if not created:
                     log.info("request %s already made job %s", request.request_id, job.job_id)
                     return _priced(job)
-                try:
-                    self.engine.start(job)
-                except Exception as exc:
-                    # Nothing would ever run a queued job whose start was lost: say so on the job.
-                    reason = f"could not queue the job: {exc}"
-                    self.jobs.update(job_id, lambda j: j.fail(reason, "enqueue"))
-                    log.error("job not queued: %s", exc)
-                    raise JobNotQueued(job_id, str(exc)) from exc
+                self._start_run(job)
                 log.info(
                     "job queued: %d scene(s) × %ds, estimated $%.2f",
                     len(request.prompts),
@@ -112,6 +126,76 @@ class JobService:
                     extra=fields(estimateUsd=job.cost.estimate_usd if job.cost else None),
                 )
                 return _priced(job)
+
+    def edit(self, caller: Caller | None, data: Any) -> dict[str, Any]:
+        """Make the next version of the caller's ended job (edits.py): only the scenes the edit
+        changes (or whose first frame it changes, when asked to keep continuity) are generated;
+        every other is reused. With ``dryRun``, only what each continuity choice would make and
+        cost. The same ``requestId`` gets the version it made back."""
+        user = self._may_spend(caller)
+        edit = validate_edit(data)
+        with log_context(userId=user.user_id, jobId=edit.job_id):
+            job = self._owned(user, edit.job_id, "edit")
+            done = _version_of(job, edit.request_id)
+            if done is not None:
+                log.info("request %s already made version %d", edit.request_id, done)
+                return {"jobId": job.job_id, "status": job.status.value, "version": done}
+            if not job.status.is_final:
+                raise NotEditable(job.job_id, f"it is {job.status.value}; edit it once it has ended (or cancel it)")
+            identify(job, self.model)
+            request = job.video_request
+            sources, made = _sources(job), _made(job)
+            scene_usd = self.pricing.scene_usd(request) if self.pricing else 0.0
+            plans = {c: plan_edit(edit, sources, made, self.model, request, job.version, c) for c in CONTINUITIES}
+            if edit.dry_run:
+                answer = {c: plan.to_json(request.segment_seconds, scene_usd) for c, plan in plans.items()}
+                return {"jobId": job.job_id, "version": job.version + 1, "plans": answer}
+            plan = plans[edit.continuity]
+            new = request.model_copy(update={"prompts": [s.prompt for s in plan.scenes]})
+            now = self.clock()
+            segments = _segments(plan, iso_time(now))
+            budget = Reservation(day=utc_day(now), seconds=len(plan.generate) * request.segment_seconds)
+            cost = self.pricing.estimate(new, generated=len(plan.generate)) if self.pricing else None
+            expected = job.version
+
+            def new_version(j: Job) -> None:
+                if j.version != expected:
+                    raise NotEditable(j.job_id, f"it was edited meanwhile (now version {j.version}); try again")
+                identify(j, self.model)  # as planned: the version kept records what its scenes were
+                j.new_version(
+                    segments, new, plan.changes, plan.continuity, edit.request_id, budget, cost, now=iso_time(now)
+                )
+
+            job = self.jobs.update(job.job_id, new_version, self._limits_for(user))
+            self._start_run(job)
+            log.info(
+                "version %d: %d scene(s) to make, %d reused; %s",
+                job.version,
+                len(plan.generate),
+                len(plan.reuse),
+                "; ".join(plan.changes),
+                extra=fields(version=job.version, estimateUsd=cost.estimate_usd if cost else None),
+            )
+            return _priced(job) | {
+                "version": job.version,
+                "plan": plan.to_json(request.segment_seconds, scene_usd),
+            }
+
+    def _may_spend(self, caller: Caller | None) -> Caller:
+        user = _signed_in(caller)
+        if user.anonymous and not self.allow_anonymous:
+            raise PermissionDenied("sign in with an account to make videos: anonymous accounts may not start jobs")
+        return user
+
+    def _start_run(self, job: Job) -> None:
+        try:
+            self.engine.start(job)
+        except Exception as exc:
+            # Nothing would ever run a queued job whose start was lost: say so on the job.
+            reason = f"could not queue the job: {exc}"
+            self.jobs.update(job.job_id, lambda j: j.fail(reason, "enqueue"))
+            log.error("job not queued: %s", exc)
+            raise JobNotQueued(job.job_id, str(exc)) from exc
 
     def cancel(self, caller: Caller | None, data: Any) -> dict[str, str]:
         """Mark the caller's job cancelled (no further scene starts) and tell its engine."""
@@ -122,18 +206,26 @@ class JobService:
 
     def playback(self, caller: Caller | None, data: Any) -> dict[str, Any]:
         """Fresh short-lived links to play the caller's job: the final video once it is made, and
-        each scene made so far while its media is kept (None where there is nothing to play)."""
+        each scene made so far while its media is kept (None where there is nothing to play); of
+        the current version, or of an earlier one (``version``)."""
         user = _signed_in(caller)
         job = self._owned(user, _job_id(data), "play")
         blobs = self.blobs()
-        video = self.link(blobs.key_of(job.video_uri)) if job.status is Status.COMPLETED and job.video_uri else None
-        kept = job.scene_media_removed_at is None
+        number = _version(data, job)
 
-        def scene_link(index: int, status: SegmentStatus, uri: str | None) -> str | None:
-            return self.link(blobs.key_of(uri)) if kept and uri and status is SegmentStatus.COMPLETED else None
+        def link(uri: str | None) -> str | None:
+            return self.link(blobs.key_of(uri)) if uri else None
 
-        scenes = [{"index": s.index, "url": scene_link(s.index, s.status, s.uri)} for s in job.segments]
-        return {"jobId": job.job_id, "videoUrl": video, "segments": scenes}
+        if number == job.version:
+            video = link(job.video_uri) if job.status is Status.COMPLETED else None
+            kept = job.scene_media_removed_at is None
+            made = [s.uri if kept and s.status is SegmentStatus.COMPLETED else None for s in job.segments]
+        else:
+            earlier = next(v for v in job.versions if v.number == number)
+            video = link(earlier.video_uri) if earlier.status is Status.COMPLETED else None
+            made = [scene.uri for scene in earlier.scenes]
+        scenes = [{"index": i, "url": link(uri)} for i, uri in enumerate(made)]
+        return {"jobId": job.job_id, "version": number, "videoUrl": video, "segments": scenes}
 
     def delete(self, caller: Caller | None, data: Any) -> dict[str, Any]:
         """Delete the caller's job: cancelled first if it runs, then its files, then its document.
@@ -313,6 +405,70 @@ def _job_id(data: Any) -> str:
     if not is_job_id(job_id):
         raise InvalidRequest("jobId", "must be a job id")
     return job_id
+
+
+def _version_of(job: Job, request_id: str | None) -> int | None:
+    """The version an edit with ``request_id`` made, if one did."""
+    if request_id is None:
+        return None
+    if job.edit_request_id == request_id:
+        return job.version
+    return next((v.number for v in job.versions if v.edit_request_id == request_id), None)
+
+
+def _sources(job: Job) -> list[Source]:
+    """The current version's scenes, as an edit may keep them."""
+    kept = job.scene_media_removed_at is None
+
+    def made(s: Segment) -> Made | None:
+        if not (kept and s.status is SegmentStatus.COMPLETED and s.uri and s.identity):
+            return None
+        return Made(s.uri, s.identity, s.after)
+
+    return [
+        Source(s.prompt, job.scene_seed(i), job.scene_negative_prompt(i), made(s)) for i, s in enumerate(job.segments)
+    ]
+
+
+def _made(job: Job) -> dict[str, Made]:
+    """Every segment of the job still kept, by identity (the newest when two share one)."""
+    found: dict[str, Made] = {}
+    for version in job.versions:
+        for scene in version.scenes:
+            if scene.uri and scene.identity:
+                found[scene.identity] = Made(scene.uri, scene.identity, scene.after)
+    for source in _sources(job):
+        if source.made is not None:
+            found[source.made.identity] = source.made
+    return found
+
+
+def _segments(plan: Plan, now: str) -> list[Segment]:
+    """The new version's scenes: those reused already made, the others to be generated."""
+    segments = []
+    for i, scene in enumerate(plan.scenes):
+        segment = Segment(
+            index=i,
+            prompt=scene.prompt,
+            seed=scene.seed,
+            negative_prompt=scene.negative_prompt,
+            identity=scene.identity,
+            after=scene.after,
+        )
+        if scene.reuse is not None:
+            segment.status, segment.uri, segment.completed_at = SegmentStatus.COMPLETED, scene.reuse.uri, now
+            segment.reused = True
+        segments.append(segment)
+    return segments
+
+
+def _version(data: Any, job: Job) -> int:
+    """The version ``data`` asks for (the current one when it names none)."""
+    number = data.get("version", job.version) if isinstance(data, dict) else job.version
+    known = [v.number for v in job.versions] + [job.version]
+    if type(number) is not int or number not in known:
+        raise InvalidRequest("version", f"must be one of the job's versions: {', '.join(map(str, known))}")
+    return number
 
 
 def _ref(job: Job) -> dict[str, str]:

@@ -119,7 +119,11 @@ def generate_segments(p: Pipeline, steps: Steps, job_id: str) -> list[str]:
     user_id: str = started["userId"]
     made: dict[str, str] = started.get("made") or {}
     attempts: dict[str, int] = started.get("attempts") or {}
-    make = partial(_segment, p, steps, job_id, user_id, request, made, attempts)
+    # Each scene's own seed and negative prompt (an edit's), and the job's version, which names
+    # its files; a start step memoized before there were edits has neither: the request's, 1.
+    scenes: list[dict[str, Any]] = started.get("scenes") or [{} for _ in request.prompts]
+    version: int = started.get("version", 1)
+    make = partial(_segment, p, steps, job_id, user_id, request, made, attempts, scenes, version)
     if not request.chain:
         return steps.parallel([partial(make, i, None) for i in range(len(request.prompts))])
     keys: list[str] = []
@@ -127,7 +131,7 @@ def generate_segments(p: Pipeline, steps: Steps, job_id: str) -> list[str]:
     for i in range(len(request.prompts)):
         keys.append(make(i, first_frame))
         if i + 1 < len(request.prompts):
-            first_frame = steps.run(f"segment-{i}-last-frame", partial(_last_frame, p, job_id, i, keys[i]))
+            first_frame = steps.run(f"segment-{i}-last-frame", partial(_last_frame, p, job_id, i, keys[i], version))
     return keys
 
 
@@ -194,7 +198,17 @@ def _start(p: Pipeline, job_id: str) -> dict[str, Any]:
     # Each scene's attempts before this run: a generation's start sets the scene's to one more than
     # these plus the generations before it in this run, so a retried start counts it once.
     attempts = {str(s.index): s.attempts for s in job.segments if s.attempts}
-    return {"request": job.request, "userId": job.user_id, "made": made, "attempts": attempts}
+    scenes = [
+        {"seed": job.scene_seed(i), "negativePrompt": job.scene_negative_prompt(i)} for i in range(len(job.segments))
+    ]
+    return {
+        "request": job.request,
+        "userId": job.user_id,
+        "made": made,
+        "attempts": attempts,
+        "scenes": scenes,
+        "version": job.version,
+    }
 
 
 def _running(job: Job) -> None:
@@ -214,9 +228,12 @@ def _segment(
     request: VideoRequest,
     made: dict[str, str],
     attempts: dict[str, int],
+    scenes: list[dict[str, Any]],
+    version: int,
     index: int,
     first_frame: str | None,
 ) -> str:
+    scene = scenes[index]
     spec = SegmentSpec(
         job_id=job_id,
         user_id=user_id,
@@ -226,9 +243,9 @@ def _segment(
         aspect_ratio=request.aspect_ratio,
         resolution=request.resolution,
         generate_audio=request.generate_audio,
-        output_key=segment_key(job_id, index),
-        seed=request.seed,
-        negative_prompt=request.negative_prompt or None,
+        output_key=segment_key(job_id, index, version),
+        seed=scene.get("seed", request.seed),
+        negative_prompt=scene.get("negativePrompt", request.negative_prompt) or None,
         first_frame_key=first_frame,
     )
     expected = expected_media(request)
@@ -492,8 +509,8 @@ def _made(job: Job, index: int, uri: str) -> bool:
     return scene.status is SegmentStatus.COMPLETED and scene.uri == uri
 
 
-def _last_frame(p: Pipeline, job_id: str, index: int, video_key: str) -> str:
-    key = frame_key(job_id, index)
+def _last_frame(p: Pipeline, job_id: str, index: int, video_key: str, version: int) -> str:
+    key = frame_key(job_id, index, version)
     p.frames.last_frame(video_key, key)
     return key
 
@@ -507,7 +524,7 @@ def _begin_stitch(p: Pipeline, job_id: str, keys: list[str]) -> dict[str, Any]:
         user_id=job.user_id,
         run_key=job.run_key,
         segment_keys=tuple(keys),
-        output_key=final_key(job_id),
+        output_key=final_key(job_id, job.version),
         width=width,
         height=height,
         segment_seconds=request.segment_seconds,

@@ -20,6 +20,7 @@ CALLABLES = (
     "trigger_long_form_video_job",
     "cancel_long_form_video_job",
     "resume_long_form_video_job",
+    "edit_long_form_video_job",
     "get_playback_urls",
     "delete_long_form_video_job",
 )

@@ -531,6 +531,38 @@ def test_a_failed_job_resumed_through_the_callable_makes_only_its_missing_scene(
         assert abs(probe(video).frames - len(PROMPTS) * SECONDS * FPS) <= 2
 
 
+def test_an_edit_through_the_callable_makes_version_2_generating_only_the_changed_scene(
+    suite: EmulatorSuite, db: firestore.Client
+) -> None:
+    assert suite.standins is not None
+    new_prompt = "The fox turns back towards the camera"
+    edit = {"scenes": [{"from": 0}, {"from": 1, "prompt": new_prompt}, {"from": 2}], "requestId": "edit-1"}
+    with start_job(suite, db, "edited") as (_, token, job_id, watch):
+        status, body = answer(suite, "edit_long_form_video_job", {"jobId": job_id} | edit, token)
+        assert (status, body["error"]["status"]) == (400, "FAILED_PRECONDITION")  # still running
+        assert "cannot be edited" in body["error"]["message"]
+        v1 = watch.wait_for(finished)
+        assert v1.status is Status.COMPLETED, v1.error
+        _, stranger = sign_up(suite)
+        status, body = answer(suite, "edit_long_form_video_job", {"jobId": job_id} | edit, stranger)
+        assert (status, body["error"]["status"]) == (403, "PERMISSION_DENIED")
+
+        applied = call(suite, "edit_long_form_video_job", {"jobId": job_id} | edit, token)
+        assert (applied["version"], applied["plan"]["generate"], applied["plan"]["cuts"]) == (2, [1], [2])
+        v2 = watch.wait_for(lambda doc: doc.get("version") == 2 and finished(doc))
+
+    assert v2.status is Status.COMPLETED, v2.error
+    prompts = [g["instances"][0]["prompt"] for g in generations_of(suite, job_id)]
+    assert prompts == [*PROMPTS, new_prompt]  # one model call for the edit
+    assert v2.video_uri and v2.versions[0].video_uri and v2.video_uri != v2.versions[0].video_uri
+    assert v2.cost is not None and v2.cost.scenes_usd == pytest.approx(v2.segments[1].cost_usd)
+    for uri in (v2.video_uri, v2.versions[0].video_uri):  # both versions play
+        with suite.standins.gcs.local_path(suite.standins.gcs.key_of(uri)) as video:
+            assert abs(probe(video).frames - len(PROMPTS) * SECONDS * FPS) <= 2
+    links = call(suite, "get_playback_urls", {"jobId": job_id, "version": 1}, token)
+    assert links["videoUrl"].startswith(f"{suite.storage_url}/{BUCKET}/jobs/{job_id}/final/video.mp4?X-Goog-")
+
+
 @contextmanager
 def tempfile_named(suffix: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory() as folder:

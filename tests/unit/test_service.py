@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -222,9 +223,9 @@ def test_a_cancelled_job_gives_its_seconds_back_to_the_caller() -> None:
 # -- playing, deleting, retention -------------------------------------------------------------
 
 
-def made(jobs: JobService, blobs: InMemoryBlobStore, caller: Caller, scenes: int = 2) -> str:
+def made(jobs: JobService, blobs: InMemoryBlobStore, caller: Caller, scenes: int = 2, **fields: Any) -> str:
     """A job run to completion by hand, its files in ``blobs``."""
-    job_id = jobs.trigger(caller, {"prompts": [f"scene {i}" for i in range(scenes)]})["jobId"]
+    job_id = jobs.trigger(caller, {"prompts": [f"scene {i}" for i in range(scenes)], **fields})["jobId"]
 
     def complete(job: Job) -> None:
         job.move_to(Status.GENERATING)
@@ -258,6 +259,7 @@ def test_the_owner_gets_links_to_the_video_and_each_scene_made() -> None:
     job_id = made(jobs, blobs, ANN)
     assert jobs.playback(ANN, {"jobId": job_id}) == {
         "jobId": job_id,
+        "version": 1,
         "videoUrl": f"https://x/{final_key(job_id)}",
         "segments": [{"index": i, "url": f"https://x/{segment_key(job_id, i)}"} for i in range(2)],
     }

@@ -30,7 +30,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from ..budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, ledger_change, returned_by
+from ..budget import PROJECT, SpendLimits, Usage, admit, admit_taken_back, ledger_change, reserved_by
 from ..errors import JobNotFound, LongformError, PermanentError, TooManyActiveJobs, TransientError
 from ..job import Job, Status, utc_now
 from ..job_events import log_events
@@ -156,7 +156,7 @@ class FirestoreJobStore:
             if job.budget is not None and booked:
                 day = job.budget.day
                 ledgers = [self._ledger(owner, day) for owner in (job.user_id, PROJECT)]
-                if returned_by(before, job) < 0:  # seconds taken back: they must fit today's budget
+                if reserved_by(before, job) > 0:  # seconds taken (a resume, an edit): they must fit the day's budget
                     user, project = (_usage(ledger.get(transaction=transaction), day) for ledger in ledgers)
                     admit_taken_back(limits, before, job, user, project)
                 for ledger in ledgers:

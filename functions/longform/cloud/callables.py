@@ -66,6 +66,11 @@ def resume_job(req: https_fn.CallableRequest[Any], cloud: Cloud) -> dict[str, An
     return _answer(lambda: cloud.service.resume(caller(req), req.data))
 
 
+def edit_job(req: https_fn.CallableRequest[Any], cloud: Cloud) -> dict[str, Any]:
+    """Make the next version of the owner's ended job, generating only the scenes the edit changes."""
+    return _answer(lambda: cloud.service.edit(caller(req), req.data))
+
+
 def playback_urls(req: https_fn.CallableRequest[Any], cloud: Cloud) -> dict[str, Any]:
     """Fresh signed links to play the owner's job: the final video and each scene."""
     return _answer(lambda: cloud.service.playback(caller(req), req.data))

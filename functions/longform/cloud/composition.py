@@ -107,6 +107,7 @@ class Cloud:
             pricing=self.pricing,
             blobs=lambda: self.blobs,
             link=lambda key: self.blobs.signed_url(key, timedelta(minutes=s.playback_url_minutes)),
+            model=s.veo_model if s.video_model == "veo" else "preview",
         )
 
     @cached_property

@@ -41,7 +41,7 @@ def create(cloud: Cloud) -> inngest.Function[Any]:
             inngest.Concurrency(scope="env", key=VIDEO_MODEL_QUEUE, limit=cloud.settings.model_concurrency),
         ],
         cancel=[inngest.Cancel(event=JOB_CANCELLED, if_exp="event.data.jobId == async.data.jobId")],
-        idempotency="event.data.runKey",  # one run per job and resume (the job id, jobId-r1, …)
+        idempotency="event.data.runKey",  # one run per job, resume and version (the job id, jobId-r1, jobId-v2, …)
         on_failure=marks_job_failed(lambda: cloud.jobs),
     )
     def generate_long_form_video(ctx: inngest.ContextSync) -> dict[str, Any]:

@@ -46,6 +46,6 @@ def event_field(event: inngest.Event, name: str) -> str:
 
 
 def run_key_of(event: inngest.Event) -> str:
-    """The run's key (``Job.run_key``): the job id for a first run, ``jobId-rN`` after a resume."""
+    """The run's key (``Job.run_key``): the job id, ``jobId-rN`` after a resume, ``jobId-vN`` for a version."""
     key = event.data.get("runKey")
     return key if isinstance(key, str) and key else event_field(event, "jobId")

@@ -15,7 +15,7 @@ class InngestEngine:
     def start(self, job: Job) -> None:
         # The event id is the run's key (the job id, then jobId-r1… for each resume): should the send
         # be retried after it went through, Inngest drops the repeat (24 h), and the function's
-        # idempotency key (the same runKey) allows one run per job and resume, not one per job.
+        # idempotency key (the same runKey) allows one run per job, resume and version, not one per job.
         data = {"jobId": job.job_id, "userId": job.user_id, "runKey": job.run_key}
         send_event(self.client, JOB_REQUESTED, data, id=job.run_key)
 
