@@ -110,7 +110,8 @@ export async function createFirebaseBackend(config) {
     cancel: (jobId) => call("cancel_long_form_video_job", { jobId }),
     resume: (jobId) => call("resume_long_form_video_job", { jobId }),
     deleteJob: (jobId) => call("delete_long_form_video_job", { jobId }),
-    playback: (jobId) => call("get_playback_urls", { jobId }),
+    edit: (data) => call("edit_long_form_video_job", data),
+    playback: (jobId, version) => call("get_playback_urls", version ? { jobId, version } : { jobId }),
 
     // usage/{uid}/days/{YYYY-MM-DD} (UTC): written by the functions with the user's first job of
     // the day, so before that today is unused and the limit is not known here.

@@ -49,7 +49,8 @@ export function createLocalBackend(config) {
     cancel: (jobId) => call("cancel_long_form_video_job", { jobId }),
     resume: (jobId) => call("resume_long_form_video_job", { jobId }),
     deleteJob: (jobId) => call("delete_long_form_video_job", { jobId }),
-    playback: (jobId) => call("get_playback_urls", { jobId }),
+    edit: (data) => call("edit_long_form_video_job", data),
+    playback: (jobId, version) => call("get_playback_urls", version ? { jobId, version } : { jobId }),
     usage: () => get("/__/longform/usage", "today's usage"),
 
     watch(jobId, onJob, onError) {

@@ -23,10 +23,17 @@
 //                                job continues in place, making only its missing scenes)
 //   backend.deleteJob(jobId)     → {jobId, deleted}     (callable delete_long_form_video_job:
 //                                cancels it if it runs, deletes its files and its document)
-//   backend.playback(jobId)      → {jobId, videoUrl, segments: [{index, url}]} (callable
+//   backend.edit({jobId, requestId, scenes, continuity, dryRun})      (callable
+//                                edit_long_form_video_job: a new version of a finished job)
+//                                dryRun → {jobId, version, plans: {keep, regenerate}};
+//                                else → {jobId, status, version, plan, cost}. A plan says which
+//                                scenes of the new list are generated, reused, start with a cut,
+//                                and its seconds, costUsd and changes (editor.js)
+//   backend.playback(jobId, version?) → {jobId, videoUrl, segments: [{index, url}]} (callable
 //                                get_playback_urls: fresh short-lived links, null where nothing can
-//                                be played). The ONLY way the page plays anything: the bucket is
-//                                private, and a job's own videoUrl / segment uri are not used.
+//                                be played; of an earlier version when given one). The ONLY way the
+//                                page plays anything: the bucket is private, and a job's own
+//                                videoUrl / segment uri are not used.
 //   backend.usage()              → {day, usedSeconds, limitSeconds, leftSeconds, spentUsd} video
 //                                seconds today (UTC day) and the dollars the day's jobs spent (the
 //                                ledger's spentUsd); limitSeconds and leftSeconds are null when not

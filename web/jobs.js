@@ -7,13 +7,14 @@ export function isFinal(job) {
 }
 
 export function statusMessage(job) {
-  const n = job.segments.length;
   switch (job.status) {
     case "queued":
       return "Queued...";
     case "generating": {
-      const done = job.segments.filter((s) => s.status === "completed").length;
-      return `Imaginating Scene... scene ${Math.min(done + 1, n)} of ${n}`;
+      // An edit makes only some of the scenes (the others are reused): those are counted.
+      const making = job.segments.filter((s) => !s.reused);
+      const done = making.filter((s) => s.status === "completed").length;
+      return `Imaginating Scene... scene ${Math.min(done + 1, making.length)} of ${making.length}`;
     }
     case "stitching":
       return "Stitching Masterpiece...";

@@ -296,6 +296,7 @@ def test_both_backends_offer_the_same_interface(page: Page, served: str) -> None
         "usage",
         "playback",
         "deleteJob",
+        "edit",
         "trigger",
         "cancel",
         "watch",
