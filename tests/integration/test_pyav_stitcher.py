@@ -480,3 +480,55 @@ def test_veo_like_segments_with_b_frames_stay_in_sync_at_every_join(
         off = onset - VEO_SECONDS * i
         assert abs(off) <= HALF_AAC_FRAME / RATE + 0.002, f"segment {i} audio starts {1000 * off:+.1f} ms off"
     assert abs(info.audio_samples - len(inputs) * VEO_SECONDS * RATE) <= HALF_AAC_FRAME
+
+
+# --- faststart in one pass: the index written in room reserved for it, not moved by a rewrite ---
+
+
+def stitch_passes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each pass of the stitch from now on: True when it reserved room for the index."""
+    passes: list[bool] = []
+    real = pyav_stitcher._concat
+
+    def recorded(inputs: list[Path], out: Path, *, reserve: bool) -> None:
+        passes.append(reserve)
+        real(inputs, out, reserve=reserve)
+
+    monkeypatch.setattr(pyav_stitcher, "_concat", recorded)
+    return passes
+
+
+@pytest.mark.parametrize("name", ["preview", "veo-like", "preview with silence and resampled audio"])
+def test_the_index_is_written_in_room_reserved_before_the_media_data(
+    name: str, input_sets: Callable[[str], list[Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = input_sets(name)
+    reserved, rewritten = tmp_path / "reserved.mp4", tmp_path / "rewritten.mp4"
+    passes = stitch_passes(monkeypatch)
+
+    concat_mp4(inputs, reserved)
+    with monkeypatch.context() as patch:  # FFmpeg's faststart: the index written last, then moved
+        patch.setattr(pyav_stitcher, "_index_room", lambda probes: None)
+        concat_mp4(inputs, rewritten)
+
+    assert passes == [True, True]  # one pass each: the room held the index
+    assert top_level_boxes(reserved)[:3] == ["ftyp", "moov", "free"]  # the unused room is a free box
+    assert top_level_boxes(reserved).index("moov") < top_level_boxes(reserved).index("mdat")
+    assert packet_table(reserved) == packet_table(rewritten)
+    assert probe(reserved) == probe(rewritten)
+    spare = reserved.stat().st_size - rewritten.stat().st_size  # the room the index left unused
+    assert 0 < spare <= pyav_stitcher._INDEX_BYTES_FIXED + 4_000 * probe(rewritten).duration  # bytes a second
+
+
+def test_if_the_reserved_room_is_too_small_the_stitch_is_done_again_with_a_rewrite(
+    six_segments: list[Path], stitched: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "again.mp4"
+    passes = stitch_passes(monkeypatch)
+    monkeypatch.setattr(pyav_stitcher, "_index_room", lambda probes: 4096)  # far less than the index
+
+    concat_mp4(six_segments, out)
+
+    assert passes == [True, False]
+    assert top_level_boxes(out).index("moov") < top_level_boxes(out).index("mdat")
+    assert packet_table(out) == packet_table(stitched)

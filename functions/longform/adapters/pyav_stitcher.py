@@ -34,6 +34,13 @@ are then copied from that same container, which is closed once copied. The price
 input held open keeps its first packet and demuxer buffers (about half a megabyte for a 720p
 Veo segment) until its turn.
 
+The output is a faststart MP4 (its index, the ``moov`` box, before the media data) written in one
+pass: room for the index is reserved after the header (the mov muxer's ``moov_size``), enough for
+the largest index the packets being copied can need, and what the index leaves of it is a ``free``
+box (about 0.5 % of a Veo-like file). FFmpeg's own ``+faststart`` writes the index at the end and
+then rewrites the whole file to move it to the front; that is used only when an input's header
+does not count its packets, or if the room turned out too small.
+
 Temporary folders (``scratch_dir``) are removed on every way out, exceptions included; a process
 killed outright cannot remove its own, so each new one first removes those of dead processes.
 """
@@ -41,6 +48,8 @@ killed outright cannot remove its own, so each new one first removes those of de
 from __future__ import annotations
 
 import contextlib
+import errno
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,7 +60,6 @@ from typing import TYPE_CHECKING, Any
 import av
 
 from ..errors import BrokenMedia, PermanentError
-from ..processes import scratch_dir
 from .pyav_checker import FPS_TOLERANCE, ffmpeg_words, fps_words, read_layout
 
 if TYPE_CHECKING:  # for annotations only: the ports import the domain (pydantic), which a stitch never uses
@@ -63,6 +71,18 @@ if TYPE_CHECKING:  # for annotations only: the ports import the domain (pydantic
 # a stream copy never needs: 15-17 ms an input for a Veo segment's I-frame, against under 1 ms.
 _OPEN_OPTIONS = {"probesize": "32", "analyzeduration": "0", "skip_frame": "all"}
 _HOLD_BACK = 16  # audio packets kept back per input so a join can still drop its tail
+# The largest index entry a packet can cost the mov muxer: its size (stsz, 4 bytes), duration
+# (stts, 8), sample group (sbgp, 8), and a chunk of its own at worst (stsc 12, 64-bit stco 8);
+# video packets also a composition offset (ctts, 8), a sync-sample entry (stss, 4) and a
+# dependency byte (sdtp, 1). Each table is run-length coded or smaller when it can be. Plus the
+# boxes that do not grow with the packets (headers, sample descriptions, edit lists): 32 KiB.
+_INDEX_BYTES_AUDIO_PACKET = 40
+_INDEX_BYTES_VIDEO_PACKET = 53
+_INDEX_BYTES_FIXED = 32 * 1024
+
+
+class _IndexRoomTooSmall(Exception):
+    """The room reserved for the index did not hold it (the muxer refused to write it)."""
 
 
 @dataclass(frozen=True)
@@ -104,12 +124,39 @@ def concat_mp4(inputs: Sequence[Path], out: Path) -> None:
     MP4. On failure ``out`` is removed."""
     if not inputs:
         raise PermanentError("nothing to stitch")
+    try:
+        _concat(inputs, out, reserve=True)
+    except _IndexRoomTooSmall:  # not expected (the room is sized for the worst case): stitch again
+        _concat(inputs, out, reserve=False)
+
+
+def _concat(inputs: Sequence[Path], out: Path, *, reserve: bool) -> None:
     with contextlib.ExitStack() as opened:
         probes = [_probe(i, Path(p), opened) for i, p in enumerate(inputs)]
-        _stitch(probes, out)
+        _stitch(probes, out, _index_room(probes) if reserve else None)
 
 
-def _stitch(probes: list[_Probe], out: Path) -> None:
+def _index_room(probes: list[_Probe]) -> int | None:
+    """Bytes enough for the output's index, from the packets the inputs' headers count; None when
+    a header does not count them (a fragmented MP4). The audio track has as many packets as the
+    video timeline holds, plus the priming packet (see _AudioTrack.join), counted here with each
+    input's video a frame longer and a packet more per join for the rounding."""
+    video_packets, seconds = 0, Fraction(0)
+    for p in probes:
+        stream = p.container.streams.video[0]
+        if not len(stream.index_entries) or stream.duration is None or p.fps is None:
+            return None
+        video_packets += len(stream.index_entries)
+        seconds += stream.duration * p.time_base + 1 / p.fps
+    audio = next((p for p in probes if p.audio), None)
+    audio_packets = 0
+    if audio is not None and audio.audio is not None:
+        frame_size = audio.container.streams.audio[0].codec_context.frame_size or 1024
+        audio_packets = math.ceil(seconds * audio.audio.rate / frame_size) + 2 * len(probes) + 2
+    return _INDEX_BYTES_FIXED + video_packets * _INDEX_BYTES_VIDEO_PACKET + audio_packets * _INDEX_BYTES_AUDIO_PACKET
+
+
+def _stitch(probes: list[_Probe], out: Path, index_room: int | None) -> None:
     first = probes[0]
     for p in probes[1:]:
         if p.codec != first.codec:
@@ -139,7 +186,8 @@ def _stitch(probes: list[_Probe], out: Path) -> None:
     if inband and first.codec != "h264":
         raise PermanentError(f"the {first.codec} inputs have different codec parameters")
 
-    output = av.open(str(out), "w", options={"movflags": "+faststart"})
+    reserved = {"moov_size": str(index_room)} if index_room else {"movflags": "+faststart"}
+    output = av.open(str(out), "w", options=reserved)
     try:
         video_out = output.add_stream_from_template(first.container.streams.video[0])
         if inband:
@@ -155,7 +203,12 @@ def _stitch(probes: list[_Probe], out: Path) -> None:
                 _copy_input(probe.container, probe, video, audio, inband, reencode=probe.index in reencoded)
         if audio is not None:
             audio.join(video.end_seconds)
-        output.close()  # writes the index: it can fail too
+        try:
+            output.close()  # writes the index: it can fail too
+        except av.error.FFmpegError as exc:
+            if index_room and exc.errno == errno.EINVAL:  # "reserved_moov_size is too small"
+                raise _IndexRoomTooSmall from exc
+            raise
     except BaseException:
         with contextlib.suppress(Exception):  # the error that matters is the one being raised
             output.close()
@@ -439,6 +492,8 @@ class PyavStitcher:
         self.blobs = blobs
 
     def start(self, spec: StitchSpec) -> str:
+        from ..processes import scratch_dir  # here: concat_mp4 alone needs no scratch folder
+
         with contextlib.ExitStack() as stack:
             paths = [stack.enter_context(self.blobs.local_path(key)) for key in spec.segment_keys]
             out = stack.enter_context(scratch_dir("stitch")) / "video.mp4"
