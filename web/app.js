@@ -1,11 +1,15 @@
 // The page: who is signed in, Director (scenes, settings, today's video time, the live job),
-// Editor (segments), My jobs, and the confirm step before deleting a job.
+// Editor (the job's progress and cost; its scene cards in editor.js, its versions in versions.js),
+// My jobs, and the confirm step before deleting a job.
 // State lives here; the backend (local or Firebase, backend.js) only moves data.
 import { createBackend, loadConfig } from "./backend.js";
 import { CallError } from "./call-error.js";
+import { createEditor } from "./editor.js";
 import { costBrief, costWords, estimateUsd, formatSeconds, formatUsd, loadPrices, pricedAs } from "./estimate.js";
 import { isFinal, statusMessage } from "./jobs.js";
 import { linksStale } from "./links.js";
+import { clearSource, showPlayer } from "./players.js";
+import { createVersions } from "./versions.js";
 
 const $ = (id) => document.getElementById(id);
 const VIEWS = ["director", "editor", "jobs"];
@@ -33,6 +37,8 @@ const state = {
   usageSeq: 0,
   focusSignIn: false, // signed out: focus the sign-in section once it shows
   deleting: null, // the job the delete dialog is about: {jobId, opener, focusAfter, done, target}
+  editor: null, // the Editor's scene cards and the pending edit (editor.js)
+  versions: null, // the Editor's final video and version switcher (versions.js)
 };
 
 // Anonymous accounts may not start jobs (the backend says PERMISSION_DENIED): they count as signed out.
@@ -453,8 +459,9 @@ function openJob(jobId, view = state.view, { loadForm = false, focus = false, co
   state.loadForm = loadForm;
   state.lastMessage = null;
   state.links = null; // fresh links for every (re)opening
-  $("status-log").replaceChildren();
-  $("segments").replaceChildren();
+  clearStatusLog();
+  state.editor.clear();
+  state.versions.clear();
   $("job").hidden = false;
   $("job-error").hidden = true;
   $("result").hidden = true;
@@ -483,8 +490,9 @@ function closeJob() {
   $("job").hidden = true;
   $("result").hidden = true;
   renderCost(null);
-  $("status-log").replaceChildren();
-  $("segments").replaceChildren();
+  clearStatusLog();
+  state.editor.clear();
+  state.versions.clear();
   $("editor-job").hidden = true;
   $("editor-empty").hidden = false;
   writeHash();
@@ -503,9 +511,11 @@ function onJob(job) {
   // milliseconds); the live region above announces the latest.
   if (message !== state.lastMessage) {
     state.lastMessage = message;
-    const entry = document.createElement("li");
-    entry.textContent = `${job.progress}% — ${message}`;
-    $("status-log").append(entry);
+    for (const id of ["status-log", "editor-log"]) {
+      const entry = document.createElement("li");
+      entry.textContent = `${job.progress}% — ${message}`;
+      $(id).append(entry);
+    }
   }
   renderJob(job, message);
   renderEditor(job, message);
@@ -515,12 +525,20 @@ function onJob(job) {
   if (isFinal(job) && state.view === "jobs") refreshJobs();
 }
 
-function renderJob(job, message) {
-  const bar = $("progress");
+function clearStatusLog() {
+  for (const id of ["status-log", "editor-log"]) $(id).replaceChildren();
+}
+
+// The Director's progress bar and the Editor's: the same job (the Editor's, its current version).
+function renderProgress(bar, job, message) {
   bar.setAttribute("aria-valuenow", String(job.progress));
   bar.setAttribute("aria-valuetext", `${job.progress}%, ${message}`);
   bar.querySelector(".fill").style.width = `${job.progress}%`;
   bar.dataset.status = job.status;
+}
+
+function renderJob(job, message) {
+  renderProgress($("progress"), job, message);
   $("status").textContent = message;
   $("cancel").hidden = isFinal(job);
   $("retry").hidden = job.status !== "failed" && job.status !== "cancelled";
@@ -543,33 +561,19 @@ function renderCost(job) {
 function renderEditor(job, message) {
   $("editor-empty").hidden = true;
   $("editor-job").hidden = false;
+  renderProgress($("editor-progress"), job, message);
   $("editor-status").textContent = `${job.progress}% — ${message}`;
   $("editor-delete").disabled = false;
-  const list = $("segments");
-  if (list.children.length !== job.segments.length) {
-    list.replaceChildren(
-      ...job.segments.map((segment) => {
-        const item = document.createElement("li");
-        item.className = "segment";
-        item.innerHTML = `
-          <h3>Scene ${segment.index + 1}</h3>
-          <p class="segment-prompt"></p>
-          <p class="segment-status"></p>
-          <video controls preload="metadata" aria-label="Scene ${segment.index + 1} preview" hidden></video>
-          <p class="segment-none">No preview yet.</p>`;
-        watchPlayer(item.querySelector("video"));
-        return item;
-      }),
-    );
-  }
-  job.segments.forEach((segment, i) => {
-    const item = list.children[i];
-    item.dataset.status = segment.status;
-    item.querySelector(".segment-prompt").textContent = segment.prompt;
-    const error = segment.error ? `: ${segment.error}` : "";
-    item.querySelector(".segment-status").textContent = `Status: ${segment.status}${error}`;
-  });
+  state.editor.show(job);
   renderMedia();
+}
+
+// An edit was accepted: its version runs as a new job does, watched afresh (the local feed ends
+// with the version before); the focus goes to its progress.
+function onEdited(jobId) {
+  openJob(jobId, "editor");
+  $("editor-status").focus();
+  refreshUsage(); // the new version's seconds are booked
 }
 
 // -- playback: links from get_playback_urls only ---------------------------------------------------
@@ -577,7 +581,7 @@ function renderEditor(job, message) {
 // What there is to play changes when a scene is made, the job completes, or retention removes media.
 function linkKey(job) {
   const made = job.segments.filter((s) => s.status === "completed").map((s) => s.index);
-  return [job.status === "completed", made.join(","), job.sceneMediaRemovedAt ?? "", job.videoRemovedAt ?? ""].join("|");
+  return [job.version ?? 1, job.status === "completed", made.join(","), job.sceneMediaRemovedAt ?? "", job.videoRemovedAt ?? ""].join("|");
 }
 
 function hasPlayable(job) {
@@ -654,17 +658,16 @@ function renderMedia() {
     $("download").removeAttribute("href");
   }
 
-  showPlayer($("editor-final"), videoUrl);
-  $("editor-final-none").hidden = Boolean(videoUrl);
-  $("editor-final-none").textContent = completed ? note : isFinal(job) ? `No video: the job ${job.status}.` : "Not ready yet.";
+  state.versions.show(job, {
+    url: videoUrl,
+    text: completed ? note : isFinal(job) ? `No video: the job ${job.status}.` : "Not ready yet.",
+  });
 
   const removed = job.sceneMediaRemovedAt;
-  job.segments.forEach((segment, i) => {
-    const item = $("segments").children[i];
-    if (!item) return;
+  state.editor.showPreviews((index) => {
+    const segment = job.segments[index];
     const made = segment.status === "completed";
     const url = made && !removed ? (links?.segments.get(segment.index) ?? null) : null;
-    showPlayer(item.querySelector("video"), url);
     let text = "";
     if (made && removed) {
       text = `Preview removed on ${when(removed)}: scenes are kept for a limited time after their job ends.`;
@@ -678,44 +681,8 @@ function renderMedia() {
     } else if (!made) {
       text = "No preview yet.";
     }
-    const none = item.querySelector(".segment-none");
-    none.hidden = Boolean(url);
-    none.textContent = text;
+    return { url, text };
   });
-}
-
-function showPlayer(video, url) {
-  video.hidden = !url;
-  if (url) setSource(video, url);
-  else clearSource(video);
-}
-
-// Setting the same src again would restart a playing video. A new link for the same file (the
-// old one expired) keeps the place and whether it was playing.
-function setSource(video, url) {
-  const current = video.getAttribute("src");
-  if (current === url && !video.error) return;
-  const at = video.currentTime;
-  const playing = Boolean(current) && !video.paused && !video.ended;
-  if (current === url) video.load(); // the same link failed once: try it again
-  else video.setAttribute("src", url);
-  if (current && (at > 0 || playing)) {
-    video.addEventListener(
-      "loadedmetadata",
-      () => {
-        video.currentTime = at;
-        if (playing) video.play().catch(() => {});
-      },
-      { once: true },
-    );
-  }
-}
-
-function clearSource(video) {
-  if (!video.hasAttribute("src")) return;
-  video.pause();
-  video.removeAttribute("src");
-  video.load(); // drops the old file: no more requests for it
 }
 
 // Links expire: a player about to play with stale links, or failing to load one, gets fresh ones.
@@ -900,6 +867,14 @@ async function refreshJobs() {
 // -- start -----------------------------------------------------------------------------------------------
 
 async function start() {
+  state.editor = createEditor({
+    backend: () => state.backend,
+    estimated: () => Boolean(state.prices?.estimated),
+    explain: (error) => (error instanceof CallError ? refusal(error, state.job?.request ?? {}) : null),
+    watchPlayer,
+    applied: onEdited,
+  });
+  state.versions = createVersions({ backend: () => state.backend });
   renderPrompts();
   readPrices();
   $("add-prompt").addEventListener("click", addPrompt);

@@ -132,7 +132,7 @@ def test_editor_lists_the_segments_in_order_and_keeps_the_job(page: Page, served
     expect(segments).to_have_count(2)
     for i, prompt in enumerate(prompts):
         expect(segments.nth(i).locator("h3")).to_have_text(f"Scene {i + 1}")
-        expect(segments.nth(i).locator(".segment-prompt")).to_have_text(prompt)
+        expect(segments.nth(i).locator(".segment-prompt")).to_have_value(prompt)  # a card: its prompt edited in place
         expect(segments.nth(i).locator(".segment-status")).to_have_text("Status: completed")
         preview = segments.nth(i).get_by_label(f"Scene {i + 1} preview")
         assert abs(wait_for_metadata(preview) - SEGMENT_SECONDS) < 0.1
@@ -162,7 +162,7 @@ def test_editor_lists_the_segments_in_order_and_keeps_the_job(page: Page, served
     asked_before = len(answered)
     item.get_by_role("button", name="Open in Editor").click()
     expect(page.locator("#editor")).to_be_visible()
-    expect(page.locator("#segments .segment-prompt").first).to_have_text(prompts[0])
+    expect(page.locator("#segments .segment-prompt").first).to_have_value(prompts[0])
     assert current_job_id(page) == job_id
     # Opened again: fresh links, asked for once.
     expect(page.locator("#segments video").first).to_have_attribute("src", re.compile(rf"\?answer={asked_before + 1}$"))
@@ -274,7 +274,7 @@ def test_editor_shows_the_scenes_a_cancelled_job_did_not_make(
     expect(segments).to_have_count(3)
     expect(segments.nth(0).locator(".segment-status")).to_have_text("Status: completed")
     for i in (1, 2):
-        expect(segments.nth(i).locator(".segment-prompt")).to_have_text(prompts[i])
+        expect(segments.nth(i).locator(".segment-prompt")).to_have_value(prompts[i])
         expect(segments.nth(i).locator(".segment-status")).to_have_text("Status: cancelled")
         expect(segments.nth(i).locator(".segment-none")).to_have_text("Not made: the job was cancelled first.")
         expect(segments.nth(i).get_by_label(f"Scene {i + 1} preview")).to_be_hidden()
