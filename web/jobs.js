@@ -14,6 +14,7 @@ export function statusMessage(job) {
       // An edit makes only some of the scenes (the others are reused): those are counted.
       const making = job.segments.filter((s) => !s.reused);
       const done = making.filter((s) => s.status === "completed").length;
+      if (making.length === 0) return "Imaginating Scene... every scene reused";
       return `Imaginating Scene... scene ${Math.min(done + 1, making.length)} of ${making.length}`;
     }
     case "stitching":

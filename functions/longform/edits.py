@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -64,9 +63,8 @@ class EditRequest(BaseModel):
 
 
 def validate_edit(data: Any) -> EditRequest:
-    """The edit, or InvalidRequest naming each field that breaks a rule (``scenes[2].prompt``);
-    scenes to make again get their new seeds here."""
-    return with_new_seeds(validated(EditRequest, data, "must be an object with a 'jobId' and a 'scenes' list"))
+    """The edit, or InvalidRequest naming each field that breaks a rule (``scenes[2].prompt``)."""
+    return validated(EditRequest, data, "must be an object with a 'jobId' and a 'scenes' list")
 
 
 @dataclass(frozen=True)
@@ -233,12 +231,18 @@ def _check(edit: EditRequest, sources: list[Source], version: int) -> None:
         raise InvalidRequest.from_problems(problems)
 
 
-def with_new_seeds(edit: EditRequest) -> EditRequest:
-    """The edit with a seed drawn for each scene to make again that names none: recorded on the
-    scene, so its new video can be made again; drawn once, so every plan of the edit shows it."""
+def with_new_seeds(edit: EditRequest, version: str) -> EditRequest:
+    """The edit with a new seed for each scene to make again that names none, recorded on the
+    scene so that its video can be made again. Drawn from the ``version`` it makes (job id and
+    number) and the scene's place: a dry run shows the seed the edit will then use."""
+
+    def seed(position: int) -> int:
+        drawn = hashlib.sha256(f"{version}\n{position}".encode()).digest()
+        return int.from_bytes(drawn[:8], "big") % (MAX_SEED + 1)
+
     scenes = [
-        e.model_copy(update={"seed": secrets.randbelow(MAX_SEED + 1)}) if e.regenerate and e.seed is None else e
-        for e in edit.scenes
+        e.model_copy(update={"seed": seed(i)}) if e.regenerate and e.seed is None else e
+        for i, e in enumerate(edit.scenes)
     ]
     return edit.model_copy(update={"scenes": scenes})
 

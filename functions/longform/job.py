@@ -252,6 +252,8 @@ class Job(_Record):
         if self.status is Status.GENERATING:
             making = self.made_here  # an edit makes only some scenes: those are counted
             n = len(making)
+            if n == 0:
+                return "Imaginating Scene... every scene reused"
             k = min(sum(1 for s in making if s.status is SegmentStatus.COMPLETED) + 1, n)
             return f"Imaginating Scene... scene {k} of {n}"
         if self.status is Status.STITCHING:

@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from .budget import SpendLimits, utc_day
-from .edits import CONTINUITIES, Made, Plan, Source, identify, plan_edit, validate_edit
+from .edits import CONTINUITIES, Made, Plan, Source, identify, plan_edit, validate_edit, with_new_seeds
 from .errors import (
     InvalidRequest,
     JobNotFound,
@@ -143,6 +143,7 @@ class JobService:
             if not job.status.is_final:
                 raise NotEditable(job.job_id, f"it is {job.status.value}; edit it once it has ended (or cancel it)")
             identify(job, self.model)
+            edit = with_new_seeds(edit, f"{job.job_id}-v{job.version + 1}")
             request = job.video_request
             sources, made = _sources(job), _made(job)
             scene_usd = self.pricing.scene_usd(request) if self.pricing else 0.0

@@ -212,6 +212,7 @@ def test_only_the_owner_gets_playback_links_or_deletes_a_job(
     status, body = call(functions["get_playback_urls"], {"jobId": job_id}, user.token)
     assert status == 200 and body["result"] == {
         "jobId": job_id,
+        "version": 1,
         "videoUrl": None,  # nothing made yet
         "segments": [{"index": 0, "url": None}, {"index": 1, "url": None}],
     }

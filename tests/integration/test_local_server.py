@@ -100,6 +100,7 @@ def test_a_job_streams_every_state_until_completed_and_its_files_are_served(clie
     play = client.post("/demo-longform/us-central1/get_playback_urls", json={"data": {"jobId": job_id}})
     assert play.get_json()["result"] == {
         "jobId": job_id,
+        "version": 1,
         "videoUrl": final["videoUrl"],
         "segments": [{"index": i, "url": s["url"]} for i, s in enumerate(final["segments"])],
     }

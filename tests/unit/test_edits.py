@@ -128,6 +128,9 @@ def test_unchained_deletes_and_moves_make_nothing_and_an_inserted_scene_one() ->
     assert (plans["keep"]["generate"], plans["keep"]["changes"]) == ([], ["scenes reordered: 4, 1, 2, 3"])
     assert plans["regenerate"] == plans["keep"]  # unchained: no joins to choose about
     assert dry(jobs, job_id, 0, {"prompt": "a new one"}, 1, 2, 3)["keep"]["generate"] == [1]
+    jobs.edit(ANN, {"jobId": job_id, "scenes": scenes(3, 0, 1, 2)})
+    job = jobs.jobs.update(job_id, lambda j: j.move_to(Status.GENERATING))
+    assert job.status_message() == "Imaginating Scene... every scene reused"
 
 
 def test_chained_a_move_is_a_new_join_cut_or_made_again_and_the_first_scene_needs_no_join() -> None:
@@ -157,10 +160,13 @@ def _finish_version(job: Job) -> None:
     job.complete(f"mem://v{job.version}.mp4")
 
 
-def test_made_again_gets_a_new_seed_on_record_and_a_given_seed_is_kept() -> None:
+def test_made_again_gets_a_new_seed_on_record_the_dry_run_showed_and_a_given_seed_is_kept() -> None:
     jobs, job_id = completed(2, chain=False)
-    jobs.edit(ANN, {"jobId": job_id, "scenes": scenes({"from": 0, "regenerate": True}, {"from": 1, "seed": 7})})
+    edit = scenes({"from": 0, "regenerate": True}, {"from": 1, "seed": 7})
+    shown = dry(jobs, job_id, *edit)["keep"]["changes"]
+    jobs.edit(ANN, {"jobId": job_id, "scenes": edit})
     job = jobs.jobs.get(job_id)
+    assert job.changes == shown
     assert [s.status for s in job.segments] == [SegmentStatus.PENDING, SegmentStatus.PENDING]
     assert job.segments[0].seed is not None and job.segments[1].seed == 7
     assert job.changes == [f"scene 1: made again (seed {job.segments[0].seed})", "scene 2: seed 7"]
