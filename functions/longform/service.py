@@ -8,6 +8,7 @@ Inngest in the cloud, the local runner in threads on a laptop.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ STUCK_AFTER = {
     Status.STITCHING: timedelta(minutes=20),
 }
 MAX_REQUEUES = 3
+# A job's document holds its versions' history; Firestore takes at most 1 MiB a document.
+MAX_JOB_BYTES = 900_000
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,9 @@ class JobService:
                 j.new_version(
                     segments, new, plan.changes, plan.continuity, edit.request_id, budget, cost, now=iso_time(now)
                 )
+                if len(json.dumps(j.to_json())) > MAX_JOB_BYTES:
+                    why = f"its {len(j.versions)} versions fill the job's record; start a new job from this version"
+                    raise NotEditable(j.job_id, why)
 
             job = self.jobs.update(job.job_id, new_version, self._limits_for(user))
             self._start_run(job)

@@ -3,6 +3,7 @@ writes (a new version, its reservation) — on the in-memory store, the engine o
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from longform.callable_protocol import callable_error
 from longform.errors import BudgetExhausted, InvalidRequest, NotEditable, PermissionDenied
 from longform.job import Job, SegmentStatus, Status
 from longform.prices import PRICES, Pricing
-from longform.service import Caller, JobService
+from longform.service import MAX_JOB_BYTES, Caller, JobService
 from tests.fakes import InMemoryBlobStore, InMemoryJobStore
 from tests.unit.test_service import ANN, BOB, RecordingEngine, failed_job, made
 
@@ -245,3 +246,22 @@ def test_a_failed_or_cancelled_version_gives_back_only_the_seconds_it_did_not_ma
 
     jobs.jobs.update(job_id, fail_after_one)
     assert jobs.usage(ANN)["usedSeconds"] == 32 + 8
+
+
+def test_an_edit_that_would_overfill_the_jobs_record_is_refused_and_the_job_stays_as_it_was() -> None:
+    jobs, _blobs = service(user_seconds=100_000)
+    long = "a long scene description " * 79  # 1,975 characters, near the 2,000 allowed
+    job_id = jobs.trigger(ANN, {"prompts": [f"{i} {long}" for i in range(50)], "chain": False})["jobId"]
+    jobs.jobs.update(job_id, _finish_version)
+    refused = None
+    for n in range(1, 20):
+        try:
+            jobs.edit(ANN, {"jobId": job_id, "scenes": [{"from": 0, "seed": n}, *scenes(*range(1, 50))]})
+        except NotEditable as exc:
+            refused = exc
+            break
+        jobs.jobs.update(job_id, _finish_version)
+    assert refused is not None and "start a new job from this version" in str(refused)
+    job = jobs.jobs.get(job_id)
+    assert job.status is Status.COMPLETED and len(json.dumps(job.to_json())) <= MAX_JOB_BYTES
+    assert len(job.versions) == n - 1 >= 2  # the edits that fitted were made
