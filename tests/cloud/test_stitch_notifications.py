@@ -19,6 +19,7 @@ from longform.adapters.firestore_job_store import FirestoreJobStore
 from longform.budget import Usage, utc_day
 from longform.cloud import stitch_notifications, stitch_poller
 from longform.cloud.composition import Cloud
+from longform.cloud.stitch_poller import PollRound, StitchEnding
 from longform.config import Settings
 from longform.errors import PermanentError
 from longform.job import Job, Reservation, Status
@@ -110,19 +111,9 @@ class World:
             if sleep is not None:
                 sleep(seconds)
 
-        stitch_poller.poll_stitch(
-            self.jobs,
-            self.transcoder,
-            self.blobs,
-            self.checker,
-            PRICING,
-            self.job_id,
-            budget_seconds=60,
-            max_attempts=3,
-            clock=lambda: now[0],
-            sleep=sleeping,
-            safety_net_seconds=safety_net_seconds,
-        )
+        ending = StitchEnding(self.jobs, self.transcoder, self.blobs, self.checker, PRICING)
+        rounds = PollRound(60, 3, safety_net_seconds, clock=lambda: now[0], sleep=sleeping)
+        stitch_poller.poll_stitch(ending, self.job_id, rounds)
 
     def job(self) -> Job:
         return self.jobs.get(self.job_id)

@@ -12,6 +12,7 @@ import pytest
 from longform.adapters.firestore_job_store import FirestoreJobStore
 from longform.cloud import stitch_poller
 from longform.cloud.composition import Cloud
+from longform.cloud.stitch_poller import PollRound, StitchEnding
 from longform.config import Settings
 from longform.errors import PermanentError
 from longform.job import Job, Status
@@ -89,9 +90,8 @@ def test_a_running_stitch_that_succeeds_completes_the_job(jobs: FirestoreJobStor
     job_id, _, _ = stitching_job(jobs)
     stitcher = ScriptedStitcher(job_id, ["running", "running", "done"])
     sleeps: list[float] = []
-    stitch_poller.poll_stitch(
-        jobs, stitcher, *made(job_id), PRICING, job_id, budget_seconds=60, max_attempts=3, sleep=sleeps.append
-    )
+    ending = StitchEnding(jobs, stitcher, *made(job_id), PRICING)
+    stitch_poller.poll_stitch(ending, job_id, PollRound(60, max_attempts=3, sleep=sleeps.append))
 
     job = jobs.get(job_id)
     assert (job.status, job.progress, job.video_uri) == (Status.COMPLETED, 100, f"mem://{final_key(job_id)}")
@@ -103,9 +103,8 @@ def test_a_running_stitch_that_succeeds_completes_the_job(jobs: FirestoreJobStor
 def test_a_running_stitch_that_fails_fails_the_job_with_stitch_error(jobs: FirestoreJobStore) -> None:
     job_id, _, _ = stitching_job(jobs)
     stitcher = ScriptedStitcher(job_id, ["running", PermanentError("Transcoder: input 2 is shorter than 5 s")])
-    stitch_poller.poll_stitch(
-        jobs, stitcher, *made(job_id), PRICING, job_id, budget_seconds=60, max_attempts=3, sleep=lambda s: None
-    )
+    ending = StitchEnding(jobs, stitcher, *made(job_id), PRICING)
+    stitch_poller.poll_stitch(ending, job_id, PollRound(60, max_attempts=3, sleep=lambda s: None))
 
     job = jobs.get(job_id)
     assert job.status is Status.FAILED
@@ -119,7 +118,8 @@ def test_a_finished_stitch_whose_video_fails_the_check_fails_the_job_naming_the_
     job_id, _, _ = stitching_job(jobs)
     blobs, checker = made(job_id, BROKEN + b"cut short")
     stitcher = ScriptedStitcher(job_id, ["done"])
-    stitch_poller.poll_stitch(jobs, stitcher, blobs, checker, PRICING, job_id, 60, max_attempts=3, sleep=lambda s: None)
+    ending = StitchEnding(jobs, stitcher, blobs, checker, PRICING)
+    stitch_poller.poll_stitch(ending, job_id, PollRound(60, max_attempts=3, sleep=lambda s: None))
 
     job = jobs.get(job_id)
     assert (job.status, job.error_step) == (Status.FAILED, "stitch")
@@ -171,9 +171,8 @@ def test_the_poller_hands_over_when_its_budget_runs_out_then_fails_after_the_las
         now[0] += seconds
 
     def round_() -> None:
-        stitch_poller.poll_stitch(
-            jobs, stitcher, *made(job_id), PRICING, job_id, 10, max_attempts=2, clock=lambda: now[0], sleep=sleep
-        )
+        ending = StitchEnding(jobs, stitcher, *made(job_id), PRICING)
+        stitch_poller.poll_stitch(ending, job_id, PollRound(10, max_attempts=2, clock=lambda: now[0], sleep=sleep))
 
     round_()
     handed_over = jobs.get(job_id)

@@ -26,7 +26,7 @@ from ..job import Job, Status
 from ..logs import log_context
 from ..ports import JobStore
 from .composition import Cloud
-from .stitch_poller import settle_stitch
+from .stitch_poller import StitchEnding, settle_stitch
 
 log = logging.getLogger(__name__)
 STEP = "stitch-notified"  # the log lines' step: which path ended a job (the poller's is stitch-poll)
@@ -85,8 +85,7 @@ def on_transcoder_notice(name: str, state: str, cloud: Cloud) -> Job | None:
                 return job
             log.info("Transcoder job %s ended (%s)", name, state)
             try:
-                hours = cloud.settings.signed_url_hours
-                ended = settle_stitch(jobs, cloud.stitcher, cloud.blobs, cloud.checker, cloud.pricing, job, hours)
+                ended = settle_stitch(StitchEnding.of(cloud), job)
                 if not ended:
                     log.warning("the Transcoder does not confirm that job %s ended; the poller will finish it", name)
                 return jobs.get(job.job_id)

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -45,6 +46,38 @@ class _NotDue(Exception):
     """Another invocation holds the lease, or the job moved on: nothing to do."""
 
 
+@dataclass(frozen=True)
+class StitchEnding:
+    """What ends a job's stitch, for the poller and the Pub/Sub notice alike: the ports it reads
+    and writes, and how long the final video's link lives."""
+
+    jobs: JobStore
+    stitcher: Stitcher
+    blobs: BlobStore
+    checker: MediaChecker
+    pricing: Pricing
+    signed_url_hours: int = 72
+
+    @classmethod
+    def of(cls, cloud: Cloud) -> StitchEnding:
+        hours = cloud.settings.signed_url_hours
+        return cls(cloud.jobs, cloud.stitcher, cloud.blobs, cloud.checker, cloud.pricing, hours)
+
+
+@dataclass(frozen=True)
+class PollRound:
+    """How one invocation of the poller polls: within ``budget_seconds``, at most ``max_attempts``
+    rounds in all; ``safety_net_seconds``: when a Pub/Sub notice is to end the job, no poll sooner
+    than this after the stitch started (at the latest at the end of the budget), and none once the
+    job has ended."""
+
+    budget_seconds: float
+    max_attempts: int
+    safety_net_seconds: float = 0.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
 def on_job_updated(
     job_id: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, cloud: Cloud
 ) -> None:
@@ -66,18 +99,12 @@ def on_job_updated(
     if settings.stitch_backend != "transcoder":
         return  # the in-function stitcher completes its job itself (stitch_video)
     with log_context(jobId=job_id, userId=after.get("userId"), step="stitch-poll"):
-        poll_stitch(
-            cloud.jobs,
-            cloud.stitcher,
-            cloud.blobs,
-            cloud.checker,
-            cloud.pricing,
-            job_id,
-            budget_seconds=settings.stitch_poll_budget_seconds,
-            max_attempts=settings.stitch_max_poll_attempts,
-            signed_url_hours=settings.signed_url_hours,
+        rounds = PollRound(
+            settings.stitch_poll_budget_seconds,
+            settings.stitch_max_poll_attempts,
             safety_net_seconds=settings.stitch_safety_net_seconds if settings.transcoder_topic else 0.0,
         )
+        poll_stitch(StitchEnding.of(cloud), job_id, rounds)
 
 
 def _cancelled_while_stitching(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> bool:
@@ -90,46 +117,17 @@ def _cancelled_while_stitching(before: Mapping[str, Any] | None, after: Mapping[
     )
 
 
-def poll_stitch(
-    jobs: JobStore,
-    stitcher: Stitcher,
-    blobs: BlobStore,
-    checker: MediaChecker,
-    pricing: Pricing,
-    job_id: str,
-    budget_seconds: float,
-    max_attempts: int,
-    signed_url_hours: int = 72,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    safety_net_seconds: float = 0.0,
-) -> None:
-    """Poll the job's stitch until it ends or the budget is spent; leave the job truthful.
-    ``safety_net_seconds``: when a Pub/Sub notice is to end the job, no poll sooner than this after
-    the stitch started (at the latest at the end of the budget), and none once the job has ended."""
-    lease = timedelta(seconds=budget_seconds + 60)
+def poll_stitch(ending: StitchEnding, job_id: str, rounds: PollRound) -> None:
+    """Poll the job's stitch until it ends or the round's budget is spent; leave the job truthful."""
+    jobs = ending.jobs
+    lease = timedelta(seconds=rounds.budget_seconds + 60)
     try:
         job = jobs.update(job_id, lambda j: _claim(j, lease))
     except _NotDue:
         return
     assert job.stitch_job is not None
-    attempt = job.stitch_poll_attempts + 1
     try:
-        _poll_round(
-            jobs,
-            stitcher,
-            blobs,
-            checker,
-            pricing,
-            job,
-            attempt,
-            budget_seconds,
-            max_attempts,
-            signed_url_hours,
-            clock,
-            sleep,
-            safety_net_seconds,
-        )
+        _poll_round(ending, job, job.stitch_poll_attempts + 1, rounds)
     except BaseException:
         # Whatever stopped this round (a bug, a store that is down): its lease is given back, the
         # round counted, so the next invocation polls and the rounds stay bounded.
@@ -138,37 +136,23 @@ def poll_stitch(
         raise
 
 
-def _poll_round(
-    jobs: JobStore,
-    stitcher: Stitcher,
-    blobs: BlobStore,
-    checker: MediaChecker,
-    pricing: Pricing,
-    job: Job,
-    attempt: int,
-    budget_seconds: float,
-    max_attempts: int,
-    signed_url_hours: int,
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-    safety_net_seconds: float,
-) -> None:
+def _poll_round(ending: StitchEnding, job: Job, attempt: int, rounds: PollRound) -> None:
     assert job.stitch_job is not None
-    job_id = job.job_id
-    deadline = clock() + budget_seconds
+    jobs, job_id, clock = ending.jobs, job.job_id, rounds.clock
+    deadline = clock() + rounds.budget_seconds
     delay = FIRST_DELAY_SECONDS
     with log_context(attempt=attempt):
-        if safety_net_seconds and not _waited_for_notice(jobs, job, safety_net_seconds, deadline, clock, sleep):
+        if rounds.safety_net_seconds and not _waited_for_notice(jobs, job, rounds, deadline):
             return
         while True:
-            if settle_stitch(jobs, stitcher, blobs, checker, pricing, job, signed_url_hours):
+            if settle_stitch(ending, job):
                 return
             if clock() + delay > deadline:
                 break
-            sleep(delay)
+            rounds.sleep(delay)
             delay = min(delay * 2, MAX_DELAY_SECONDS)
-        if attempt >= max_attempts:
-            reason = f"the stitch did not finish after {attempt} polling rounds of {budget_seconds:.0f}s"
+        if attempt >= rounds.max_attempts:
+            reason = f"the stitch did not finish after {attempt} polling rounds of {rounds.budget_seconds:.0f}s"
             if _end(jobs, job_id, partial(Job.fail_stitch, reason=reason)):
                 log.error(reason)
         else:
@@ -176,15 +160,7 @@ def _poll_round(
             log.info("stitch still running after round %d; handing over", attempt)
 
 
-def settle_stitch(
-    jobs: JobStore,
-    stitcher: Stitcher,
-    blobs: BlobStore,
-    checker: MediaChecker,
-    pricing: Pricing,
-    job: Job,
-    signed_url_hours: int,
-) -> bool:
+def settle_stitch(ending: StitchEnding, job: Job) -> bool:
     """Ask once how ``job``'s stitch is doing and, when it has ended, end the job with it:
     completed (its video checked, linked and priced) or failed with the stitch's error. True when
     the stitch has ended; False when it still runs or the Transcoder could not say (a refusal for
@@ -192,10 +168,11 @@ def settle_stitch(
     of two callers (the poller and the Pub/Sub notice, or a notice delivered twice) one ends the job
     and bills its stitch, the other changes nothing."""
     assert job.stitch_job is not None
+    jobs, blobs = ending.jobs, ending.blobs
     try:
-        result = stitcher.poll(job.stitch_job)
+        result = ending.stitcher.poll(job.stitch_job)
         if result.done and result.key is not None:  # integrity before acceptance
-            checker.check(result.key, expected_video(job), decode_video=False)
+            ending.checker.check(result.key, expected_video(job), decode_video=False)
     except PermanentError as exc:  # the Transcoder job failed, or made a broken video
         if _end(jobs, job.job_id, partial(Job.fail_stitch, reason=str(exc))):
             log.error("stitch failed: %s", exc)
@@ -212,8 +189,8 @@ def settle_stitch(
     if not (result.done and result.key is not None):
         return False
     uri = blobs.uri(result.key)
-    url = blobs.signed_url(result.key, timedelta(hours=signed_url_hours))
-    complete = partial(Job.complete, video_uri=uri, video_url=url, stitch_usd=stitch_cost(pricing, job))
+    url = blobs.signed_url(result.key, timedelta(hours=ending.signed_url_hours))
+    complete = partial(Job.complete, video_uri=uri, video_url=url, stitch_usd=stitch_cost(ending.pricing, job))
     if _end(jobs, job.job_id, complete):
         log.info("stitch done: %s", uri)
     else:
@@ -221,26 +198,20 @@ def settle_stitch(
     return True
 
 
-def _waited_for_notice(
-    jobs: JobStore,
-    job: Job,
-    safety_net_seconds: float,
-    deadline: float,
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-) -> bool:
-    """Wait until ``safety_net_seconds`` after the stitch started (at most until ``deadline``),
+def _waited_for_notice(jobs: JobStore, job: Job, rounds: PollRound, deadline: float) -> bool:
+    """Wait until the round's ``safety_net_seconds`` after the stitch started (at most until ``deadline``),
     looking every WAIT_CHECK_SECONDS whether the job is still stitching. True: poll now; False:
     the job ended meanwhile (the notice ended it, or a cancel), there is nothing to poll."""
     began = job.timings.get("stitchStartedAt")
     if not began:
         return True
+    clock = rounds.clock
     since = (datetime.now(UTC) - datetime.fromisoformat(began)).total_seconds()
-    until = min(deadline, clock() + max(0.0, safety_net_seconds - since))
+    until = min(deadline, clock() + max(0.0, rounds.safety_net_seconds - since))
     if until > clock():
         log.info("waiting up to %.0f s for the Transcoder's Pub/Sub notice before polling", until - clock())
     while clock() < until:
-        sleep(min(WAIT_CHECK_SECONDS, until - clock()))
+        rounds.sleep(min(WAIT_CHECK_SECONDS, until - clock()))
         now = jobs.get(job.job_id)
         if now.status is not Status.STITCHING:
             log.info("the job is %s meanwhile: nothing to poll", now.status)
