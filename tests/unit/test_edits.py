@@ -265,3 +265,24 @@ def test_an_edit_that_would_overfill_the_jobs_record_is_refused_and_the_job_stay
     job = jobs.jobs.get(job_id)
     assert job.status is Status.COMPLETED and len(json.dumps(job.to_json())) <= MAX_JOB_BYTES
     assert len(job.versions) == n - 1 >= 2  # the edits that fitted were made
+
+
+def test_a_failed_version_resumes_as_a_run_of_its_own_keeping_what_it_reused_and_made() -> None:
+    jobs, job_id = completed(3)
+    jobs.edit(ANN, {"jobId": job_id, "scenes": scenes(0, NEW_2, 2), "continuity": "regenerate"})
+
+    def fail_at_scene_3(job: Job) -> None:
+        job.move_to(Status.GENERATING)
+        job.start_segment(1)
+        job.complete_segment(1, "mem://v2-1.mp4")
+        job.start_segment(2)
+        job.fail_segment(2, "blocked")
+        job.fail("blocked", "segment-2-poll-0")
+
+    jobs.jobs.update(job_id, fail_at_scene_3)
+    jobs.resume(ANN, {"jobId": job_id})
+    job = jobs.jobs.get(job_id)
+    assert (job.version, job.run_key, job.status) == (2, f"{job_id}-v2-r1", Status.GENERATING)
+    assert [s.status for s in job.segments] == [SegmentStatus.COMPLETED, SegmentStatus.COMPLETED, SegmentStatus.PENDING]
+    assert [s.reused for s in job.segments] == [True, False, False]
+    assert jobs.engine.started[-1] == job_id  # type: ignore[attr-defined]
