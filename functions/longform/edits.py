@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
 from .errors import InvalidRequest
-from .job import Job
+from .job import Job, Segment, SegmentStatus
 from .request import MAX_PROMPT_CHARS, MAX_PROMPTS, MAX_SEED, WIRE, Prompt, VideoRequest, validated
 
 Continuity = Literal["keep", "regenerate"]
@@ -172,6 +172,63 @@ def identify(job: Job, model: str) -> None:
     request = job.video_request
     for segment, (identity, after) in zip(job.segments, first_identities(model, request), strict=True):
         segment.identity, segment.after = identity, after
+
+
+def plans_for(job: Job, edit: EditRequest, model: str, continuities: tuple[Continuity, ...]) -> dict[str, Plan]:
+    """The next version of ``job`` that ``edit`` makes, for each of the ``continuities`` asked
+    (the edit's own, or both to price them)."""
+    identify(job, model)
+    edit = with_new_seeds(edit, f"{job.job_id}-v{job.version + 1}")
+    sources = _sources(job)
+    made = _made(job, sources)
+    request = job.video_request
+    return {c: plan_edit(edit, sources, made, model, request, job.version, c) for c in continuities}
+
+
+def version_segments(plan: Plan, now: str) -> list[Segment]:
+    """The new version's scenes: those reused already made, the others to be generated."""
+    segments = []
+    for i, scene in enumerate(plan.scenes):
+        segment = Segment(
+            index=i,
+            prompt=scene.prompt,
+            seed=scene.seed,
+            negative_prompt=scene.negative_prompt,
+            identity=scene.identity,
+            after=scene.after,
+        )
+        if scene.reuse is not None:
+            segment.status, segment.uri, segment.completed_at = SegmentStatus.COMPLETED, scene.reuse.uri, now
+            segment.reused = True
+        segments.append(segment)
+    return segments
+
+
+def _sources(job: Job) -> list[Source]:
+    """The current version's scenes, as an edit may keep them."""
+    kept = job.scene_media_removed_at is None
+
+    def made(s: Segment) -> Made | None:
+        if not (kept and s.status is SegmentStatus.COMPLETED and s.uri and s.identity):
+            return None
+        return Made(s.uri, s.identity, s.after)
+
+    return [
+        Source(s.prompt, job.scene_seed(i), job.scene_negative_prompt(i), made(s)) for i, s in enumerate(job.segments)
+    ]
+
+
+def _made(job: Job, sources: list[Source]) -> dict[str, Made]:
+    """Every segment of the job still kept, by identity (the newest when two share one)."""
+    found: dict[str, Made] = {}
+    for version in job.versions:
+        for scene in version.scenes:
+            if scene.uri and scene.identity:
+                found[scene.identity] = Made(scene.uri, scene.identity, scene.after)
+    for source in sources:
+        if source.made is not None:
+            found[source.made.identity] = source.made
+    return found
 
 
 def plan_edit(

@@ -218,10 +218,6 @@ class Job(_Record):
         return VideoRequest.model_validate(self.request)
 
     @property
-    def completed_segments(self) -> int:
-        return sum(1 for s in self.segments if s.status is SegmentStatus.COMPLETED)
-
-    @property
     def quota_hits(self) -> int:
         return sum(s.quota_hits for s in self.segments) + self.stitch_quota_hits
 
@@ -231,10 +227,14 @@ class Job(_Record):
         return [s for s in self.segments if not s.reused]
 
     @property
+    def completed_here(self) -> int:
+        """The scenes this version has generated so far."""
+        return sum(1 for s in self.made_here if s.status is SegmentStatus.COMPLETED)
+
+    @property
     def generated_seconds(self) -> int:
         """Video the model made for this version of the job: its completed scenes, not reused."""
-        done = sum(1 for s in self.made_here if s.status is SegmentStatus.COMPLETED)
-        return done * self.video_request.segment_seconds
+        return self.completed_here * self.video_request.segment_seconds
 
     def scene_seed(self, index: int) -> int | None:
         seg = self.segments[index]
@@ -250,11 +250,10 @@ class Job(_Record):
         if self.status is Status.QUEUED:
             return "Queued..."
         if self.status is Status.GENERATING:
-            making = self.made_here  # an edit makes only some scenes: those are counted
-            n = len(making)
+            n = len(self.made_here)  # an edit makes only some scenes: those are counted
             if n == 0:
                 return "Imaginating Scene... every scene reused"
-            k = min(sum(1 for s in making if s.status is SegmentStatus.COMPLETED) + 1, n)
+            k = min(self.completed_here + 1, n)
             return f"Imaginating Scene... scene {k} of {n}"
         if self.status is Status.STITCHING:
             return "Stitching Masterpiece..."
@@ -446,9 +445,8 @@ class Job(_Record):
         seg.uri = uri
         seg.completed_at = now or utc_now()
         seg.error = None
-        making = self.made_here
-        done = sum(1 for s in making if s.status is SegmentStatus.COMPLETED)
-        self.set_progress(max(self.progress, GENERATION_PROGRESS * done // max(1, len(making))))
+        making = len(self.made_here)
+        self.set_progress(max(self.progress, GENERATION_PROGRESS * self.completed_here // max(1, making)))
 
     def discard_segment(self, index: int, reason: str) -> None:
         """A scene made earlier whose file is gone or broken: it is to be made again."""

@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from .budget import SpendLimits, utc_day
-from .edits import CONTINUITIES, Made, Plan, Source, identify, plan_edit, validate_edit, with_new_seeds
+from .edits import CONTINUITIES, identify, plans_for, validate_edit, version_segments
 from .errors import (
     InvalidRequest,
     JobNotFound,
@@ -30,7 +30,6 @@ from .errors import (
 from .job import (
     Job,
     Reservation,
-    Segment,
     SegmentStatus,
     Status,
     idempotent_job_id,
@@ -145,19 +144,16 @@ class JobService:
                 return {"jobId": job.job_id, "status": job.status.value, "version": done}
             if not job.status.is_final:
                 raise NotEditable(job.job_id, f"it is {job.status.value}; edit it once it has ended (or cancel it)")
-            identify(job, self.model)
-            edit = with_new_seeds(edit, f"{job.job_id}-v{job.version + 1}")
             request = job.video_request
-            sources, made = _sources(job), _made(job)
             scene_usd = self.pricing.scene_usd(request) if self.pricing else 0.0
-            plans = {c: plan_edit(edit, sources, made, self.model, request, job.version, c) for c in CONTINUITIES}
             if edit.dry_run:
+                plans = plans_for(job, edit, self.model, CONTINUITIES)
                 answer = {c: plan.to_json(request.segment_seconds, scene_usd) for c, plan in plans.items()}
                 return {"jobId": job.job_id, "version": job.version + 1, "plans": answer}
-            plan = plans[edit.continuity]
+            plan = plans_for(job, edit, self.model, (edit.continuity,))[edit.continuity]
             new = request.model_copy(update={"prompts": [s.prompt for s in plan.scenes]})
             now = self.clock()
-            segments = _segments(plan, iso_time(now))
+            segments = version_segments(plan, iso_time(now))
             budget = Reservation(day=utc_day(now), seconds=len(plan.generate) * request.segment_seconds)
             cost = self.pricing.estimate(new, generated=len(plan.generate)) if self.pricing else None
             expected = job.version
@@ -421,52 +417,6 @@ def _version_of(job: Job, request_id: str | None) -> int | None:
     if job.edit_request_id == request_id:
         return job.version
     return next((v.number for v in job.versions if v.edit_request_id == request_id), None)
-
-
-def _sources(job: Job) -> list[Source]:
-    """The current version's scenes, as an edit may keep them."""
-    kept = job.scene_media_removed_at is None
-
-    def made(s: Segment) -> Made | None:
-        if not (kept and s.status is SegmentStatus.COMPLETED and s.uri and s.identity):
-            return None
-        return Made(s.uri, s.identity, s.after)
-
-    return [
-        Source(s.prompt, job.scene_seed(i), job.scene_negative_prompt(i), made(s)) for i, s in enumerate(job.segments)
-    ]
-
-
-def _made(job: Job) -> dict[str, Made]:
-    """Every segment of the job still kept, by identity (the newest when two share one)."""
-    found: dict[str, Made] = {}
-    for version in job.versions:
-        for scene in version.scenes:
-            if scene.uri and scene.identity:
-                found[scene.identity] = Made(scene.uri, scene.identity, scene.after)
-    for source in _sources(job):
-        if source.made is not None:
-            found[source.made.identity] = source.made
-    return found
-
-
-def _segments(plan: Plan, now: str) -> list[Segment]:
-    """The new version's scenes: those reused already made, the others to be generated."""
-    segments = []
-    for i, scene in enumerate(plan.scenes):
-        segment = Segment(
-            index=i,
-            prompt=scene.prompt,
-            seed=scene.seed,
-            negative_prompt=scene.negative_prompt,
-            identity=scene.identity,
-            after=scene.after,
-        )
-        if scene.reuse is not None:
-            segment.status, segment.uri, segment.completed_at = SegmentStatus.COMPLETED, scene.reuse.uri, now
-            segment.reused = True
-        segments.append(segment)
-    return segments
 
 
 def _version(data: Any, job: Job) -> int:

@@ -114,16 +114,9 @@ def run_job(p: Pipeline, steps: Steps, job_id: str) -> None:
 
 def generate_segments(p: Pipeline, steps: Steps, job_id: str) -> list[str]:
     """Make every segment; returns their keys in prompt order."""
-    started: dict[str, Any] = steps.run("start", partial(_start, p, job_id))
-    request = VideoRequest.model_validate(started["request"])
-    user_id: str = started["userId"]
-    made: dict[str, str] = started.get("made") or {}
-    attempts: dict[str, int] = started.get("attempts") or {}
-    # Each scene's own seed and negative prompt (an edit's), and the job's version, which names
-    # its files; a start step memoized before there were edits has neither: the request's, 1.
-    scenes: list[dict[str, Any]] = started.get("scenes") or [{} for _ in request.prompts]
-    version: int = started.get("version", 1)
-    make = partial(_segment, p, steps, job_id, user_id, request, made, attempts, scenes, version)
+    run = _Run.of(job_id, steps.run("start", partial(_start, p, job_id)))
+    request = run.request
+    make = partial(_segment, p, steps, run)
     if not request.chain:
         return steps.parallel([partial(make, i, None) for i in range(len(request.prompts))])
     keys: list[str] = []
@@ -131,8 +124,36 @@ def generate_segments(p: Pipeline, steps: Steps, job_id: str) -> list[str]:
     for i in range(len(request.prompts)):
         keys.append(make(i, first_frame))
         if i + 1 < len(request.prompts):
-            first_frame = steps.run(f"segment-{i}-last-frame", partial(_last_frame, p, job_id, i, keys[i], version))
+            last_frame = partial(_last_frame, p, job_id, i, keys[i], run.version)
+            first_frame = steps.run(f"segment-{i}-last-frame", last_frame)
     return keys
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What the start step found, as every scene of the run reads it."""
+
+    job_id: str
+    user_id: str
+    request: VideoRequest
+    made: dict[str, str]  # scenes made before this run (their keys), by index
+    attempts: dict[str, int]  # each scene's attempts before this run, by index
+    scenes: list[dict[str, Any]]  # each scene's own seed and negative prompt (an edit's)
+    version: int  # the job's version, which names its files
+
+    @classmethod
+    def of(cls, job_id: str, started: dict[str, Any]) -> _Run:
+        request = VideoRequest.model_validate(started["request"])
+        return cls(
+            job_id,
+            started["userId"],
+            request,
+            started.get("made") or {},
+            started.get("attempts") or {},
+            # A start step memoized before there were edits has neither: the request's, 1.
+            started.get("scenes") or [{} for _ in request.prompts],
+            started.get("version", 1),
+        )
 
 
 def start_stitch(p: Pipeline, steps: Steps, job_id: str, keys: list[str]) -> str:
@@ -220,30 +241,18 @@ def _running(job: Job) -> None:
         job.move_to(Status.GENERATING)
 
 
-def _segment(
-    p: Pipeline,
-    steps: Steps,
-    job_id: str,
-    user_id: str,
-    request: VideoRequest,
-    made: dict[str, str],
-    attempts: dict[str, int],
-    scenes: list[dict[str, Any]],
-    version: int,
-    index: int,
-    first_frame: str | None,
-) -> str:
-    scene = scenes[index]
+def _segment(p: Pipeline, steps: Steps, run: _Run, index: int, first_frame: str | None) -> str:
+    job_id, request, scene = run.job_id, run.request, run.scenes[index]
     spec = SegmentSpec(
         job_id=job_id,
-        user_id=user_id,
+        user_id=run.user_id,
         index=index,
         prompt=request.prompts[index],
         seconds=request.segment_seconds,
         aspect_ratio=request.aspect_ratio,
         resolution=request.resolution,
         generate_audio=request.generate_audio,
-        output_key=segment_key(job_id, index, version),
+        output_key=segment_key(job_id, index, run.version),
         seed=scene.get("seed", request.seed),
         negative_prompt=scene.get("negativePrompt", request.negative_prompt) or None,
         first_frame_key=first_frame,
@@ -251,7 +260,7 @@ def _segment(
     expected = expected_media(request)
     # Made by an earlier run of this job (before a resume, or a replay): kept if its file is there
     # and whole, else made again.
-    earlier = made.get(str(index))
+    earlier = run.made.get(str(index))
     if earlier:
         wrong: str | None = steps.run(f"segment-{index}-reuse", partial(_problem, p, earlier, expected))
         if wrong is None:
@@ -259,7 +268,7 @@ def _segment(
         steps.run(f"segment-{index}-discard", partial(_discard_segment, p, job_id, index, wrong))
     why = ""
     broken = False  # the last generation made a video that failed the check: it is paid for
-    before = attempts.get(str(index), 0)
+    before = run.attempts.get(str(index), 0)
     for generation in range(p.max_generations):
         # The first generation's step ids are the plain ones; a new generation (after an operation
         # that ended with a transient error, or a broken file) gets ids of its own:

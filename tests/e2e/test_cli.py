@@ -121,7 +121,7 @@ def test_a_killed_generate_finishes_with_resume_without_remaking_finished_segmen
     job = None
     while time.monotonic() < deadline:  # kill once two segments are done and the third is under way
         jobs = store.list() if (data / "longform.db").exists() else []
-        if jobs and jobs[0].completed_segments >= 2:
+        if jobs and jobs[0].completed_here >= 2:
             proc.send_signal(signal.SIGKILL)
             job = jobs[0]
             break
