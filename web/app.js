@@ -7,7 +7,7 @@ import { CallError } from "./call-error.js";
 import { createEditor } from "./editor.js";
 import { costBrief, costWords, estimateUsd, formatSeconds, formatUsd, loadPrices, pricedAs } from "./estimate.js";
 import { isFinal, statusMessage } from "./jobs.js";
-import { linksStale } from "./links.js";
+import { FRESH_LINK_MS, linksStale } from "./links.js";
 import { clearSource, showPlayer } from "./players.js";
 import { createVersions } from "./versions.js";
 
@@ -15,7 +15,6 @@ const $ = (id) => document.getElementById(id);
 const VIEWS = ["director", "editor", "jobs"];
 const SETTINGS = ["segmentSeconds", "aspectRatio", "resolution", "chain", "generateAudio"];
 // A link fetched this recently that fails to play has not expired: it is not asked for again.
-const FRESH_LINK_MS = 10_000;
 
 const state = {
   backend: null,
@@ -686,13 +685,15 @@ function renderMedia() {
 }
 
 // Links expire: a player about to play with stale links, or failing to load one, gets fresh ones.
-function watchPlayer(video) {
+// `playsCurrent`: whether it plays the open job's current version (an earlier version's player
+// refreshes its own link, versions.js).
+function watchPlayer(video, playsCurrent = () => true) {
   video.addEventListener("play", () => {
-    if (linksAreStale()) loadLinks({ force: true });
+    if (playsCurrent() && linksAreStale()) loadLinks({ force: true });
   });
   video.addEventListener("error", () => {
     const links = state.links;
-    if (!video.getAttribute("src") || !links || Date.now() - links.fetchedAt < FRESH_LINK_MS) return;
+    if (!playsCurrent() || !video.getAttribute("src") || !links || Date.now() - links.fetchedAt < FRESH_LINK_MS) return;
     loadLinks({ force: true });
   });
 }
@@ -897,7 +898,8 @@ async function start() {
   }
   for (const view of VIEWS) $(`${view}-title`).tabIndex = -1;
 
-  for (const video of [$("final-video"), $("editor-final")]) watchPlayer(video);
+  watchPlayer($("final-video"));
+  watchPlayer($("editor-final"), () => state.versions.playsCurrent());
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && linksAreStale()) loadLinks({ force: true });
   });

@@ -243,8 +243,8 @@ export function createEditor(deps) {
       if (promptChanged(e)) words.push("New prompt");
       if (e.regenerate) words.push("Made again with a new seed");
     }
-    const plan = state.plans?.[continuity()];
-    if (plan && pending()) {
+    const plan = pending() ? state.plans?.[continuity()] : null;
+    if (plan) {
       if (plan.generate.includes(i)) words.push(e.from === null || words.length ? "Made when you apply" : "Made again for continuity");
       else if (words.length || plan.cuts.includes(i)) words.push("Reused: not made again"); // said where it is news
       if (plan.cuts.includes(i)) words.push("Starts with a visible cut");
@@ -252,7 +252,7 @@ export function createEditor(deps) {
     const line = item.querySelector(".scene-change");
     line.textContent = words.join(" · ");
     line.hidden = !words.length;
-    item.dataset.plan = plan && pending() ? (plan.generate.includes(i) ? "generate" : "reuse") : "";
+    item.dataset.plan = plan ? (plan.generate.includes(i) ? "generate" : "reuse") : "";
     item.dataset.edited = String(e.from === null || e.from !== i || promptChanged(e) || e.regenerate);
   }
 
@@ -422,7 +422,6 @@ export function createEditor(deps) {
     const data = { jobId: job.jobId, requestId: state.requestId, scenes: scenesOfDraft(), continuity: continuity(), dryRun: false };
     try {
       const answer = await deps.backend().edit(data);
-      state.applying = false;
       deps.applied(job.jobId, answer);
     } catch (error) {
       showError(error, { focus: true });

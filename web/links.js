@@ -1,6 +1,7 @@
 // Playback links (get_playback_urls) live PLAYBACK_URL_MINUTES: signed URLs in the cloud. The page
 // asks for fresh ones a margin before they expire, and whenever a player fails to load one.
 
+export const FRESH_LINK_MS = 10_000; // a link this fresh that fails to play has not expired: not asked again
 export const DEFAULT_LINK_MINUTES = 60; // PLAYBACK_URL_MINUTES's default (functions/longform/config.py)
 
 // The lifetime the config gives (neither server sends one yet: then the default).

@@ -9,7 +9,7 @@ export function showPlayer(video, url) {
 
 // Setting the same src again would restart a playing video. A new link for the same file (the
 // old one expired) keeps the place and whether it was playing.
-export function setSource(video, url) {
+function setSource(video, url) {
   const current = video.getAttribute("src");
   if (current === url && !video.error) return;
   const at = video.currentTime;

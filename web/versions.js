@@ -2,11 +2,10 @@
 // links (app.js); an earlier one plays the link get_playback_urls gives for that version.
 import { costBrief } from "./estimate.js";
 import { isFinal } from "./jobs.js";
-import { linksStale } from "./links.js";
+import { FRESH_LINK_MS, linksStale } from "./links.js";
 import { showPlayer } from "./players.js";
 
 const $ = (id) => document.getElementById(id);
-const FRESH_LINK_MS = 10_000; // a link this fresh that fails to play has not expired: not asked again
 
 // deps: {backend()}
 export function createVersions(deps) {
@@ -133,6 +132,10 @@ export function createVersions(deps) {
   });
 
   return {
+    // Whether the player plays the current version (app.js refreshes its links), not an earlier one.
+    playsCurrent() {
+      return state.chosen === null;
+    },
     // Every word of the open job, with what plays for its current version ({url, text}).
     show(job, current) {
       state.job = job;
