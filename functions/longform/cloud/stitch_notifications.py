@@ -64,31 +64,30 @@ def on_message(message: Any, cloud: Cloud) -> None:
     on_transcoder_notice(*notice, cloud)
 
 
-def on_transcoder_notice(name: str, state: str, cloud: Cloud) -> Job | None:
-    """End the job whose stitch is the Transcoder job ``name``; the job as this left it (None: not ours)."""
+def on_transcoder_notice(name: str, state: str, cloud: Cloud) -> None:
+    """End the job whose stitch is the Transcoder job ``name``, if it is ours and still stitching."""
     jobs = cloud.jobs
     with log_context(step=STEP):
         if cloud.settings.stitch_backend != "transcoder" or not isinstance(jobs, StitchIndexedJobs):
             log.warning("ignored the notice of Transcoder job %s: this deployment does not stitch with it", name)
-            return None
+            return
         try:
             job = jobs.with_stitch_job(name)
         except LongformError as exc:  # the store is down: the poller finishes the job
             log.warning("could not look up Transcoder job %s (%s); the poller will finish its job", name, exc)
-            return None
+            return
         if job is None:
             log.info("ignored the notice of Transcoder job %s (%s): no job of ours stitches with it", name, state)
-            return None
+            return
         with log_context(jobId=job.job_id, userId=job.user_id):
             if job.status is not Status.STITCHING:
                 log.info("Transcoder job %s ended (%s); the job is already %s", name, state, job.status)
-                return job
+                return
             log.info("Transcoder job %s ended (%s)", name, state)
             try:
                 ended = settle_stitch(StitchEnding.of(cloud), job)
-                if not ended:
-                    log.warning("the Transcoder does not confirm that job %s ended; the poller will finish it", name)
-                return jobs.get(job.job_id)
             except LongformError as exc:  # the store or the bucket is down: the poller finishes the job
                 log.warning("could not end the job on the notice (%s); the poller will", exc)
-                return None
+                return
+            if not ended:
+                log.warning("the Transcoder does not confirm that job %s ended; the poller will finish it", name)
