@@ -18,7 +18,7 @@ sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 from google.auth.credentials import AnonymousCredentials  # noqa: E402
 from google.cloud import storage  # noqa: E402
 
-from bench.media_bench import STITCH_SECONDS, STITCH_SEGMENTS, Row, _render_segments  # noqa: E402
+from bench.media_bench import STITCH_SECONDS, STITCH_SEGMENTS, Row, render_segments  # noqa: E402
 from devtools.servers import ServerProcess, free_port, http_ready  # noqa: E402
 from longform.adapters.gcs_blob_store import GcsBlobStore  # noqa: E402
 from longform.adapters.pyav_stitcher import PyavStitcher  # noqa: E402
@@ -46,7 +46,7 @@ def bench_gcs_stitch() -> list[Row]:
         client.create_bucket("bench")
         blobs = GcsBlobStore(client, "bench")
         keys = []
-        for i, path in enumerate(_render_segments(Path(name) / "segments")):
+        for i, path in enumerate(render_segments(Path(name) / "segments")):
             keys.append(f"jobs/bench/segments/{i}.mp4")
             blobs.upload(keys[-1], path)
         spec = StitchSpec(

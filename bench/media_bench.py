@@ -69,7 +69,7 @@ def bench_renderer() -> list[Row]:
 def bench_stitch() -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="longform-bench-stitch-") as name:
         tmp = Path(name)
-        inputs = _render_segments(tmp / "segments")
+        inputs = render_segments(tmp / "segments")
         total = sum(p.stat().st_size for p in inputs)
         out, floor_out = tmp / "stitched.mp4", tmp / "copied.bin"
 
@@ -130,9 +130,10 @@ def bench_integrity() -> list[Row]:
     return rows
 
 
-def _render_segments(folder: Path) -> list[Path]:
-    folder.mkdir()
-    paths = [folder / f"{i}.mp4" for i in range(STITCH_SEGMENTS)]
+def render_segments(folder: Path, count: int = STITCH_SEGMENTS) -> list[Path]:
+    """``count`` preview scenes of STITCH_SECONDS s, 1280x720 with audio, each its own picture."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{i}.mp4" for i in range(count)]
     for i, path in enumerate(paths):
         render_preview(
             path,

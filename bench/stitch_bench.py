@@ -28,11 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
-from bench.media_bench import Row  # noqa: E402
-from longform.adapters.preview_video_model import render_preview  # noqa: E402
+from bench.media_bench import STITCH_SECONDS as SECONDS  # noqa: E402
+from bench.media_bench import STITCH_SEGMENTS as SEGMENTS  # noqa: E402
+from bench.media_bench import Row, render_segments  # noqa: E402
 
-SEGMENTS = 36
-SECONDS = 5
 DISTINCT = 6
 BITRATE = 4_000_000
 ROUNDS = 5
@@ -92,22 +91,9 @@ def make_veo_like_segments(folder: Path, count: int = SEGMENTS, distinct: int = 
     """``count`` Veo-like segments of SECONDS s in ``folder``: ``distinct`` encodes, copied in turn."""
     from devtools.media import veo_like
 
-    folder.mkdir(parents=True, exist_ok=True)
-    encodes = []
-    for i in range(distinct):
-        preview = folder / f"preview-{i}.mp4"
-        render_preview(
-            preview,
-            prompt=f"Scene {i + 1}: the harbour, seen from a different angle",
-            seconds=SECONDS,
-            width=1280,
-            height=720,
-            generate_audio=True,
-            seed=1,
-            label=f"scene {i + 1}",
-        )
-        encodes.append(veo_like(preview, folder / f"encode-{i}.mp4", bitrate=BITRATE))
-        preview.unlink()
+    previews = render_segments(folder / "previews", distinct)
+    encodes = [veo_like(preview, folder / f"encode-{i}.mp4", bitrate=BITRATE) for i, preview in enumerate(previews)]
+    shutil.rmtree(folder / "previews")
     paths = [folder / f"{i}.mp4" for i in range(count)]
     for i, path in enumerate(paths):
         shutil.copyfile(encodes[i % distinct], path)
@@ -140,8 +126,6 @@ def bench_realistic_stitch() -> list[Row]:
                 runs[name].append(_run(*command))
         before = min(_run([*stitch, "--as-before", str(tmp / "b.mp4"), *paths], tmp / "b.mp4").wall for _ in "12")
         six = json.loads(_run([*stitch, str(tmp / "six.mp4"), *paths[:6]], tmp / "six.mp4").printed)
-        traced = [sys.executable, "-X", "importtime", "-c", _CHILD, str(tmp / "six.mp4"), *paths[:6]]
-        ports = _import_seconds("longform.ports", traced, tmp / "six.mp4")
         ours = _sync_ms(stitched)
         theirs = _sync_ms(concatenated) if ffmpeg else None
         sizes = {"stitch": stitched.stat().st_size, "ffmpeg": concatenated.stat().st_size if ffmpeg else 0}
@@ -159,9 +143,8 @@ def bench_realistic_stitch() -> list[Row]:
     if "ffmpeg" in wall:
         ratio, cpu_ratio = wall["stitch"] / wall["ffmpeg"], cpu["stitch"] / cpu["ffmpeg"]
         against = f"{ratio:.2f}× ffmpeg concat (CPU time {cpu_ratio:.2f}×); "
-    of_it = f" (longform.ports, pydantic: {ports:.2f})" if ports else ""
     split = (
-        f"Python start {phases['start']:.2f}, imports {phases['imports']:.2f}{of_it}, "
+        f"Python start {phases['start']:.2f}, imports {phases['imports']:.2f}, "
         f"stitch {phases['stitch']:.2f}, exit {phases['exit']:.2f} s"
     )
     joins = SEGMENTS - 1
@@ -255,18 +238,6 @@ def _run(argv: list[str], writes: Path, to_stdout: bool = False) -> Run:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     return Run(wall, cpu, "" if to_stdout else done.stdout.decode(), spawned, ended)
-
-
-def _import_seconds(module: str, argv: list[str], writes: Path) -> float:
-    """How long ``module`` took to import (with all it imported first) in ``argv``, a process run
-    with ``-X importtime``; 0 if it was not imported."""
-    writes.unlink(missing_ok=True)
-    done = subprocess.run(argv, env=_ENV, check=True, capture_output=True, text=True)
-    for line in done.stderr.splitlines():
-        fields = [f.strip() for f in line.removeprefix("import time:").split("|")]
-        if len(fields) == 3 and fields[2] == module:
-            return int(fields[1]) / 1e6
-    return 0.0
 
 
 def _free_bytes(path: Path) -> int:
