@@ -43,7 +43,7 @@ def test_a_chained_job_through_veo_cloud_storage_and_firestore_ends_in_a_real_vi
 
     with VertexStandIn(on_generate=veo_renders_into(gcs)) as vertex:
         client = veo_client("demo-longform", "us-central1", vertex.url, credentials=Credentials(token="local"))
-        model = VeoVideoModel(client, MODEL, bucket, earliest_done_seconds=0)  # the stand-in is quick
+        model = VeoVideoModel(client, MODEL, bucket)
         pipeline = Pipeline(
             jobs,
             gcs,
@@ -53,6 +53,7 @@ def test_a_chained_job_through_veo_cloud_storage_and_firestore_ends_in_a_real_vi
             PyavMediaChecker(gcs),
             PRICING,
             poll_seconds=0,
+            poll_floor_seconds=0,  # the stand-in is quick
         )
         runner = LocalRunner(pipeline, Database(tmp_path / "steps.db"), RetryPolicy(3, 0.01))
         job = Job.new(validate_request({"prompts": prompts, "segmentSeconds": 4}), "cloud-user")

@@ -64,13 +64,12 @@ EARLIEST_DONE_SECONDS = 30.0
 
 
 class VeoVideoModel:
-    def __init__(
-        self, client: genai.Client, model: str, bucket: str, earliest_done_seconds: float = EARLIEST_DONE_SECONDS
-    ) -> None:
+    earliest_done_seconds = EARLIEST_DONE_SECONDS  # a stand-in that finishes sooner: Pipeline.poll_floor_seconds
+
+    def __init__(self, client: genai.Client, model: str, bucket: str) -> None:
         self.client = client
         self.model = model
         self.bucket = bucket
-        self.earliest_done_seconds = earliest_done_seconds  # a stand-in that finishes in seconds: lower
 
     def start(self, spec: SegmentSpec) -> str:
         image = None
