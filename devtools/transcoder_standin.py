@@ -101,7 +101,6 @@ class TranscoderStandIn:
         self.published: list[tuple[str, JobJson]] = []
         self.publish_errors: list[str] = []
         self._due: set[str] = set()  # jobs that end by themselves, not yet ended
-        self._ended: set[str] = set()
         self._timers: list[threading.Timer] = []
         self._script: dict[str, list[str]] = {}
         self._failures: list[tuple[int, str]] = []
@@ -261,9 +260,8 @@ class TranscoderStandIn:
         job["state"] = state
         if state == "FAILED":
             job["error"] = {"code": 3, "message": self.failure}
-        if state not in _ENDED or name in self._ended:
+        if state not in _ENDED or name in self.finished_at:
             return None
-        self._ended.add(name)
         self.finished_at[name] = time.time()
         topic = ((job.get("config") or {}).get("pubsubDestination") or {}).get("topic")
         if not topic:

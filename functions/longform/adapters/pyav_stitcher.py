@@ -200,7 +200,7 @@ def _stitch(probes: list[_Probe], out: Path, index_room: int | None) -> None:
 
         for probe in probes:
             with probe.container:  # closed once copied: its buffers are freed as the stitch goes
-                _copy_input(probe.container, probe, video, audio, inband, reencode=probe.index in reencoded)
+                _copy_input(probe, video, audio, inband, reencode=probe.index in reencoded)
         if audio is not None:
             audio.join(video.end_seconds)
         try:
@@ -220,9 +220,8 @@ def _fps(rate: Fraction | None) -> str:
     return "of no known frame rate" if rate is None else f"{fps_words(rate)} fps"
 
 
-def _copy_input(
-    container: Any, probe: _Probe, video: _VideoTrack, audio: _AudioTrack | None, inband: bool, *, reencode: bool
-) -> None:
+def _copy_input(probe: _Probe, video: _VideoTrack, audio: _AudioTrack | None, inband: bool, *, reencode: bool) -> None:
+    container = probe.container
     start = video.end_seconds
     vin = container.streams.video[0]
     ain = container.streams.audio[0] if container.streams.audio and audio is not None else None
